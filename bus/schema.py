@@ -242,6 +242,8 @@ class Detection(_Model):
     polar: PolarMeasurement | None = None
     geo: GeoMeasurement | None = None
     class_probabilities: ClassProbabilities = Field(default_factory=dict)
+    disposition: Disposition | None = None
+    """The sensor's own identity call (IFF, an operator's mark), if it makes one."""
     snr_db: Finite | None = None
 
     @model_validator(mode="after")
@@ -281,6 +283,8 @@ class VideoDetection(_Model):
     box: BoundingBox
     confidence: Probability
     class_probabilities: ClassProbabilities = Field(default_factory=dict)
+    disposition: Disposition | None = None
+    """The tracker's or operator's identity call, if it makes one."""
     geo: GeoMeasurement | None = None
 
 
