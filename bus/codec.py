@@ -80,6 +80,8 @@ def decode(payload: bytes, content_type: str | None = None, expect: type[M] | No
     if expect is not None and model is not expect:
         raise DecodeError("schema", f"expected {expect.wire_name()}, got {model.wire_name()}")
     try:
+        if content_type == JSON:  # JSON-mode validation: RFC 3339 times, base64 bytes
+            return model.model_validate_json(payload)
         return model.model_validate(data)
     except ValidationError as error:
         raise _first_error(error) from None
@@ -141,7 +143,8 @@ def _model_for(data: Mapping[str, Any]) -> type[Envelope]:
     if model is None:
         raise DecodeError("schema", f"unknown schema {wire!r}; known: {', '.join(sorted(MODELS_BY_NAME))}")
     if major != str(SCHEMA_MAJOR):
-        raise DecodeError("schema", f"unsupported major version in {wire!r}; reads /{SCHEMA_MAJOR}")
+        reason = f"unsupported major version in {wire!r}; this reader reads /{SCHEMA_MAJOR}"
+        raise DecodeError("schema", reason)
     return model
 
 

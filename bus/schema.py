@@ -147,10 +147,16 @@ ClassProbabilities = Annotated[dict[ObjectClass, Probability], AfterValidator(_c
 
 
 class _Model(BaseModel):
-    """Shared configuration: finite floats only, frozen, unknown fields ignored (tolerant reader)."""
+    """Shared configuration: finite floats only, frozen, unknown fields ignored (tolerant reader),
+    bytes as base64 in JSON (raw binary in msgpack)."""
 
     model_config = ConfigDict(
-        extra="ignore", frozen=True, allow_inf_nan=False, populate_by_name=True, use_enum_values=False
+        extra="ignore",
+        frozen=True,
+        allow_inf_nan=False,
+        populate_by_name=True,
+        ser_json_bytes="base64",
+        val_json_bytes="base64",
     )
 
 

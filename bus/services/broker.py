@@ -1,0 +1,122 @@
+"""A local Mosquitto on a free loopback port, configured from the repository's `mosquitto.conf`.
+
+Tests use it for an isolated broker they can stop and restart; `rampart up` uses it when no broker
+URL is given. The generated config keeps every setting of `mosquitto.conf` except the listener.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+REPO_CONFIG = Path(__file__).resolve().parents[2] / "mosquitto.conf"
+INSTALL_HINT = (
+    "no MQTT broker available: install Mosquitto (Debian/Ubuntu: `sudo apt-get install -y mosquitto`, "
+    "macOS: `brew install mosquitto`), or start a Docker engine, or point RAMPART_TEST_BROKER / --broker "
+    "at a running broker (mqtt://host:port)"
+)
+
+
+class BrokerUnavailable(RuntimeError):
+    """No broker could be started; the message says what to install."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def find_mosquitto() -> str | None:
+    # Debian installs it in /usr/sbin, which is not on every user's PATH.
+    candidates = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
+    return shutil.which("mosquitto") or next((path for path in candidates if os.access(path, os.X_OK)), None)
+
+
+class LocalMosquitto:
+    """A `mosquitto` child process. `start`, `stop` and `restart` keep the same port."""
+
+    def __init__(
+        self, port: int | None = None, config: Path = REPO_CONFIG, overrides: dict[str, str] | None = None
+    ) -> None:
+        binary = find_mosquitto()
+        if binary is None:
+            raise BrokerUnavailable(INSTALL_HINT)
+        self.binary = binary
+        self.port = port or free_port()
+        self._workdir = Path(tempfile.mkdtemp(prefix="rampart-mosquitto-"))
+        self.config_path = self._workdir / "mosquitto.conf"
+        self.log_path = self._workdir / "mosquitto.log"
+        self.config_path.write_text(_local_config(config.read_text(), self.port, overrides or {}))
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 5.0) -> LocalMosquitto:
+        with self.log_path.open("ab") as log_file:
+            self._process = subprocess.Popen(
+                [self.binary, "-c", str(self.config_path)], stdout=log_file, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise BrokerUnavailable(f"mosquitto exited at start: {self.log_path.read_text()[-2000:]}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.02)
+        self.stop()
+        raise BrokerUnavailable(f"mosquitto did not listen on port {self.port} within {timeout_s:g} s")
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def __enter__(self) -> LocalMosquitto:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _local_config(template: str, port: int, overrides: dict[str, str]) -> str:
+    """The repository config with a loopback listener on `port` and `overrides` applied."""
+    replaced = {"listener", *overrides}
+    settings = [
+        line
+        for line in template.splitlines()
+        if line.strip() and not line.lstrip().startswith("#") and line.split()[0] not in replaced
+    ]
+    lines = [f"listener {port} 127.0.0.1", *settings, *(f"{key} {value}" for key, value in overrides.items())]
+    if os.geteuid() == 0:
+        # Mosquitto started as root drops to user `mosquitto`; stay who we are so it can read our files.
+        lines.append(f"user {getpass.getuser()}")
+    return "\n".join(lines) + "\n"
