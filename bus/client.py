@@ -363,7 +363,7 @@ class BusClient:
     def _window_has_room(self) -> bool:
         # Acknowledgements arrive in publish order on one connection, so the oldest goes first.
         with self._unacked_lock:
-            while self._unacked and self._unacked[0].is_published():
+            while self._unacked and _acknowledged(self._unacked[0]):
                 self._unacked.popleft()
             return len(self._unacked) < self._max_unacked
 
@@ -471,6 +471,12 @@ class BusClient:
             payload_sha256=hashlib.sha256(payload).hexdigest(),
         )
         self.publish(topics.dead_letter(source_id), letter, qos=1)
+
+
+def _acknowledged(info: mqtt.MQTTMessageInfo) -> bool:
+    """paho marks a message published on its PUBACK/PUBCOMP; `is_published()` would raise instead
+    for a message queued while offline (its return code stays "not connected" after the resend)."""
+    return bool(info._published)
 
 
 def _content_type(msg: mqtt.MQTTMessage) -> str | None:

@@ -301,7 +301,9 @@ class VideoMetadata(Envelope):
     """
 
     schema_id: Literal["VideoMetadata/1"] = Field(default="VideoMetadata/1", alias="schema")
-    stream_id: Identifier
+    stream_id: Annotated[str, Field(min_length=1, max_length=MAX_TEXT_LEN)]
+    platform_id: Identifier | None = None
+    """The platform carrying the camera, as its own PositionReports name it."""
     stream_url: Text = ""
     platform_designation: Text = ""
     mission_id: Text = ""

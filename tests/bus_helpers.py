@@ -1,0 +1,63 @@
+"""Small helpers for tests that talk to a real broker."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from collections.abc import Callable
+
+from bus.client import BrokerConfig, BusClient
+from bus.schema import Envelope, SourceKind
+
+_ids = itertools.count()
+
+
+def unique(prefix: str) -> str:
+    """An id no other test (or earlier run against a shared broker) uses."""
+    return f"{prefix}-{os.getpid()}-{next(_ids)}"
+
+
+def client(
+    url: str, prefix: str = "test", kind: SourceKind = SourceKind.TOOL, **options: object
+) -> BusClient:
+    return BusClient(unique(prefix), kind, BrokerConfig.from_url(url), **options)  # type: ignore[arg-type]
+
+
+class Collector:
+    """Collects what a handler receives; `wait_for` blocks until a condition holds."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[Envelope, str]] = []
+        self._changed = threading.Condition()
+
+    def __call__(self, message: Envelope, topic: str) -> None:
+        with self._changed:
+            self.items.append((message, topic))
+            self._changed.notify_all()
+
+    @property
+    def messages(self) -> list[Envelope]:
+        return [message for message, _ in self.items]
+
+    def wait_for(self, condition: Callable[[list[Envelope]], bool], timeout_s: float = 5.0) -> bool:
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while not condition(self.messages):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+        return True
+
+    def wait_quiet(self, expected: int, quiet_s: float, timeout_s: float) -> int:
+        """Wait for `expected` items, or until none arrived for `quiet_s`; return the count."""
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while len(self.items) < expected and time.monotonic() < deadline:
+                before = len(self.items)
+                self._changed.wait(quiet_s)
+                if len(self.items) == before:
+                    break
+            return len(self.items)

@@ -1,0 +1,221 @@
+"""The bus end to end over a real Mosquitto: non-Python publishers, dead letters, faults, flow control."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from bus import codec, topics
+from bus.client import BackpressureError, BrokerConfig, BusClient
+from bus.schema import DeadLetter, GeoPoint, NodeState, PositionReport, Source, SourceKind
+from bus.services.broker import LocalMosquitto
+from tests.bus_helpers import Collector, client, unique
+
+EXAMPLE = Path(__file__).parents[1] / "docs" / "examples" / "position-report.json"
+EXAMPLE_TOPIC = topics.observation("position", "gps-acme-7")
+
+
+def mosquitto_pub(url: str, topic: str, file: Path, *extra: str) -> None:
+    """Publish a file with the C client, as an integrator without Python would."""
+    binary = shutil.which("mosquitto_pub")
+    assert binary, "mosquitto_pub is missing: apt-get install -y mosquitto-clients"
+    parts = urlsplit(url)
+    address = ["-h", str(parts.hostname), "-p", str(parts.port)]
+    arguments = [*address, "-t", topic, "-f", str(file), "-q", "1", *extra]
+    subprocess.run([binary, *arguments], check=True, timeout=10)
+
+
+def position(source_id: str, seq: int, lat: float = 54.0) -> PositionReport:
+    return PositionReport(
+        source=Source(id=source_id, kind=SourceKind.POSITION),
+        seq=seq,
+        time=datetime.now(UTC),
+        platform_id="p1",
+        position=GeoPoint(lat=lat, lon=10.0),
+    )
+
+
+def test_json_from_mosquitto_pub_arrives_typed(broker, tmp_path: Path) -> None:
+    received = Collector()
+    with client(broker.url, "sub") as subscriber:
+        subscriber.subscribe(EXAMPLE_TOPIC, received)
+        time.sleep(0.2)
+        json_property = ("-D", "publish", "content-type", codec.JSON)
+        mosquitto_pub(broker.url, EXAMPLE_TOPIC, EXAMPLE, "-V", "mqttv5", *json_property)
+        mosquitto_pub(broker.url, EXAMPLE_TOPIC, EXAMPLE, "-V", "mqttv311")  # no content type: sniffed
+        assert received.wait_for(lambda messages: len(messages) == 2)
+    for message in received.messages:
+        assert isinstance(message, PositionReport)
+        assert message.platform_id == "ifv-7"
+        assert message.position.lat == 54.3201
+        assert message.time == datetime(2026, 11, 28, 12, 0, 0, 250000, tzinfo=UTC)
+        assert message.velocity_enu_mps == (3.2, -1.1, 0.0)
+
+
+def test_malformed_message_is_dead_lettered_and_valid_ones_keep_flowing(broker, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    document = json.loads(EXAMPLE.read_text())
+    document["position"]["lat"] = 91.2
+    bad.write_text(json.dumps(document))
+    received, dead = Collector(), Collector()
+    with client(broker.url, "sub") as subscriber, client(broker.url, "dlq") as watcher:
+        watcher.subscribe(topics.dead_letter("gps-acme-7"), dead)
+        subscriber.subscribe(EXAMPLE_TOPIC, received)
+        time.sleep(0.2)
+        mosquitto_pub(broker.url, EXAMPLE_TOPIC, bad)
+        mosquitto_pub(broker.url, EXAMPLE_TOPIC, bad)
+        mosquitto_pub(broker.url, EXAMPLE_TOPIC, EXAMPLE)
+        assert received.wait_for(lambda messages: len(messages) == 1)
+        assert dead.wait_for(lambda messages: len(messages) == 2)
+        assert subscriber.figures.rejected == {"gps-acme-7": 2}
+    letter = dead.messages[0]
+    assert isinstance(letter, DeadLetter)
+    assert letter.reason == "position.lat: 91.2 is not in [-90, 90]"
+    assert letter.original_topic == EXAMPLE_TOPIC
+    assert letter.payload == bad.read_bytes()
+    assert letter.source.id == subscriber.node_id
+    assert isinstance(received.messages[0], PositionReport)
+
+
+def test_typed_publish_and_subscribe_both_encodings(broker) -> None:
+    received = Collector()
+    source_id = unique("gps")
+    topic = topics.observation("position", source_id)
+    json_publisher = client(broker.url, "pub", content_type=codec.JSON)
+    with client(broker.url, "sub") as subscriber, json_publisher as json_pub:
+        subscriber.subscribe(topic, received)
+        time.sleep(0.2)
+        with client(broker.url, "pub") as msgpack_pub:
+            msgpack_pub.publish(topic, position(source_id, 1))
+        json_pub.publish(topic, position(source_id, 2))
+        assert received.wait_for(lambda messages: len(messages) == 2)
+    assert [message.seq for message in received.messages] == [1, 2]
+
+
+def test_birth_on_connect_and_offline_on_clean_stop(broker) -> None:
+    states = Collector()
+    node = client(broker.url, "node", role="test-node")
+    with client(broker.url, "watch") as watcher:
+        watcher.subscribe(topics.node_state(node.node_id), states)
+        with node:
+            assert states.wait_for(lambda messages: any(m.online for m in messages))
+        assert states.wait_for(lambda messages: not messages[-1].online)
+    birth = states.messages[0]
+    assert isinstance(birth, NodeState)
+    assert (birth.role, birth.session) == ("test-node", 1)
+
+
+def test_last_will_marks_a_killed_node_offline(broker) -> None:
+    node_id = unique("doomed")
+    script = (
+        "import time, sys\n"
+        "from bus.client import BusClient, BrokerConfig\nfrom bus.schema import SourceKind\n"
+        f"BusClient({node_id!r}, SourceKind.TOOL, BrokerConfig.from_url({broker.url!r})).start()\n"
+        "print('up', flush=True)\ntime.sleep(60)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    try:
+        assert process.stdout is not None and process.stdout.readline() == b"up\n"
+        states = Collector()
+        with client(broker.url, "watch") as watcher:
+            watcher.subscribe(topics.node_state(node_id), states)
+            assert states.wait_for(lambda messages: len(messages) == 1 and messages[0].online)
+            process.kill()
+            assert states.wait_for(lambda messages: not messages[-1].online)
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_client_reconnects_after_a_broker_restart(own_broker) -> None:
+    received = Collector()
+    source_id = unique("gps")
+    topic = topics.observation("position", source_id)
+    with client(own_broker.url, "pub", backoff_s=(0.05, 0.5)) as publisher, client(
+        own_broker.url, "sub", backoff_s=(0.05, 0.5)
+    ) as subscriber:
+        subscriber.subscribe(topic, received)
+        time.sleep(0.2)
+        own_broker.stop()
+        time.sleep(0.5)
+        assert not publisher.connected
+        own_broker.start()
+        assert publisher.wait_connected(10) and subscriber.wait_connected(10)
+        assert publisher.session == 2
+        time.sleep(0.3)  # the subscriber renews its subscription on reconnect
+        publisher.publish(topic, position(source_id, 1))
+        assert received.wait_for(lambda messages: len(messages) == 1, timeout_s=10)
+
+
+def _slow_subscriber_loses(url: str, count: int) -> int:
+    """Publish `count` QoS 1 messages to a subscriber that stalls at the first; return how many it lost."""
+    received = Collector()
+    stalled = []
+
+    def slow(message, topic: str) -> None:
+        if not stalled:
+            stalled.append(True)
+            time.sleep(2.0)  # the network thread stalls: the broker must queue the rest
+        received(message, topic)
+
+    source_id = unique("burst")
+    topic = topics.observation("position", source_id)
+    with client(url, "slow") as subscriber, client(url, "fast") as publisher:
+        subscriber.subscribe(topic, slow, qos=1)
+        time.sleep(0.2)
+        for seq in range(count):
+            publisher.publish(topic, position(source_id, seq), qos=1)
+        deadline = time.monotonic() + 10
+        while publisher.unacknowledged and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert publisher.unacknowledged == 0, "the broker acknowledged every message it accepted"
+        return count - received.wait_quiet(count, quiet_s=1.5, timeout_s=20)
+
+
+def test_slow_subscriber_loses_nothing_with_the_repository_config(own_broker) -> None:
+    assert _slow_subscriber_loses(own_broker.url, 5000) == 0
+
+
+def test_default_queue_limit_would_drop_silently() -> None:
+    """The same load against Mosquitto's default queue of 1000 loses messages: why the config matters."""
+    with LocalMosquitto(overrides={"max_queued_messages": "1000", "max_inflight_messages": "20"}) as default:
+        assert _slow_subscriber_loses(default.url, 5000) > 0
+
+
+def test_publisher_facing_a_full_window_waits_then_reports(own_broker) -> None:
+    source_id = unique("gps")
+    topic = topics.observation("position", source_id)
+    publisher = BusClient(
+        source_id,
+        SourceKind.POSITION,
+        BrokerConfig.from_url(own_broker.url),
+        max_unacked=20,
+        publish_timeout_s=0.5,
+        backoff_s=(5.0, 5.0),
+    )
+    with publisher:
+        own_broker.stop()
+        assert publisher_disconnected(publisher)
+        for seq in range(20):
+            publisher.publish(topic, position(source_id, seq))
+        started = time.monotonic()
+        with pytest.raises(BackpressureError, match=r"20 messages unacknowledged for 0\.5 s"):
+            publisher.publish(topic, position(source_id, 20))
+        assert time.monotonic() - started >= 0.5
+        assert publisher.figures.backpressure_waits == 1
+        own_broker.start()
+
+
+def publisher_disconnected(publisher: BusClient) -> bool:
+    deadline = time.monotonic() + 5
+    while publisher.connected and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return not publisher.connected
