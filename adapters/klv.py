@@ -28,6 +28,7 @@ from stanag4609.st0601 import (
     decode_uas_local_set,
 )
 
+from adapters.errors import NativeFormatError
 from simulators.native import MisbFrame
 
 UAS_LS_KEY = ST0601_KEY
@@ -38,7 +39,7 @@ UAS_LS_KEY = ST0601_KEY
 _USED_TAGS = frozenset({2, 3, 5, 6, 7, 10, *range(13, 22), *range(23, 34), *range(82, 92)})
 
 
-class KlvError(ValueError):
+class KlvError(NativeFormatError):
     """A packet (or a run of stream bytes) that cannot be decoded; the message says why."""
 
 
