@@ -94,7 +94,7 @@ def decode_on_topic(topic: str, payload: bytes, content_type: str | None = None)
         address = topics.parse(topic)
     except ValueError as error:
         raise DecodeError("topic", str(error)) from None
-    expected = _expected_model(address)
+    expected = expected_model(address)
     message = decode(payload, content_type)
     if not isinstance(message, expected):
         raise DecodeError(
@@ -107,7 +107,8 @@ def decode_on_topic(topic: str, payload: bytes, content_type: str | None = None)
     return message
 
 
-def _expected_model(address: topics.Address) -> type[Envelope]:
+def expected_model(address: topics.Address) -> type[Envelope]:
+    """The one message type a topic of this kind carries."""
     if address.kind is topics.Kind.OBSERVATION:
         return OBSERVATION_BY_KIND[address.observation_kind]
     return MODEL_BY_TOPIC_KIND[address.kind]

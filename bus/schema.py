@@ -22,7 +22,7 @@ import math
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -42,13 +42,17 @@ def _finite(value: float) -> float:
     return value
 
 
-def _in_range(low: float, high: float):
+def ranged(low: float, high: float) -> Any:
+    """A finite float in [low, high]: a message that names the value and bounds, and the bounds in
+    the JSON Schema so that integrators in other languages see them too."""
+
     def check(value: float) -> float:
         if not low <= value <= high:
             raise ValueError(f"{value} is not in [{low:g}, {high:g}]")
         return value
 
-    return check
+    bounds = {key: value for key, value in (("minimum", low), ("maximum", high)) if math.isfinite(value)}
+    return Annotated[float, AfterValidator(_finite), AfterValidator(check), Field(json_schema_extra=bounds)]
 
 
 def _utc(value: datetime) -> datetime:
@@ -58,12 +62,13 @@ def _utc(value: datetime) -> datetime:
 
 
 Finite = Annotated[float, AfterValidator(_finite)]
-Latitude = Annotated[float, AfterValidator(_in_range(-90.0, 90.0))]
-Longitude = Annotated[float, AfterValidator(_in_range(-180.0, 180.0))]
-Degrees360 = Annotated[float, AfterValidator(_in_range(0.0, 360.0))]
-SignedDegrees = Annotated[float, AfterValidator(_in_range(-180.0, 180.0))]
-Probability = Annotated[float, AfterValidator(_in_range(0.0, 1.0))]
-NonNegative = Annotated[float, AfterValidator(_in_range(0.0, math.inf))]
+Latitude = ranged(-90.0, 90.0)
+Longitude = ranged(-180.0, 180.0)
+Degrees360 = ranged(0.0, 360.0)
+SignedDegrees = ranged(-180.0, 180.0)
+Elevation = ranged(-90.0, 90.0)
+Probability = ranged(0.0, 1.0)
+NonNegative = ranged(0.0, math.inf)
 UtcTime = Annotated[datetime, AfterValidator(_utc)]
 Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LEN, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Text = Annotated[str, Field(max_length=MAX_TEXT_LEN)]
@@ -173,7 +178,7 @@ class GeoPoint(_Model):
 
     lat: Latitude
     lon: Longitude
-    hae_m: Annotated[Finite, AfterValidator(_in_range(-12_000.0, 1_000_000.0))] = 0.0
+    hae_m: ranged(-12_000.0, 1_000_000.0) = 0.0
 
 
 def _new_msg_id() -> str:
@@ -229,10 +234,10 @@ class PolarMeasurement(_Model):
 
     range_m: NonNegative
     bearing_deg: Degrees360
-    elevation_deg: Annotated[Finite, AfterValidator(_in_range(-90.0, 90.0))] = 0.0
-    sigma_range_m: Annotated[NonNegative, AfterValidator(_in_range(1e-6, math.inf))]
-    sigma_bearing_deg: Annotated[NonNegative, AfterValidator(_in_range(1e-9, 180.0))]
-    sigma_elevation_deg: Annotated[NonNegative, AfterValidator(_in_range(1e-9, 180.0))] = 1.0
+    elevation_deg: Elevation = 0.0
+    sigma_range_m: ranged(1e-6, math.inf)
+    sigma_bearing_deg: ranged(1e-9, 180.0)
+    sigma_elevation_deg: ranged(1e-9, 180.0) = 1.0
 
 
 class GeoMeasurement(_Model):
@@ -308,12 +313,12 @@ class VideoMetadata(Envelope):
     platform_designation: Text = ""
     mission_id: Text = ""
     platform_heading_deg: Degrees360 | None = None
-    platform_pitch_deg: Annotated[Finite, AfterValidator(_in_range(-90.0, 90.0))] | None = None
+    platform_pitch_deg: Elevation | None = None
     platform_roll_deg: SignedDegrees | None = None
     sensor_position: GeoPoint | None = None
     """ST 0601 tags 13-15."""
-    sensor_hfov_deg: Annotated[Finite, AfterValidator(_in_range(0.0, 180.0))] | None = None
-    sensor_vfov_deg: Annotated[Finite, AfterValidator(_in_range(0.0, 180.0))] | None = None
+    sensor_hfov_deg: ranged(0.0, 180.0) | None = None
+    sensor_vfov_deg: ranged(0.0, 180.0) | None = None
     sensor_relative_azimuth_deg: Degrees360 | None = None
     sensor_relative_elevation_deg: SignedDegrees | None = None
     sensor_relative_roll_deg: Degrees360 | None = None

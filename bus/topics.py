@@ -84,6 +84,23 @@ ALL_DEAD_LETTERS = f"{ROOT}/deadletter/#"
 ALL_TRUTH = f"{ROOT}/truth/#"
 
 
+def channels() -> dict[str, tuple[str, Address]]:
+    """Every channel as (address template with `{parameter}` placeholders, its Address kind),
+    keyed by `Address.kind_label`; the AsyncAPI document is generated from this."""
+    table = [
+        *(
+            (f"{ROOT}/obs/{kind}/{{source_id}}", Address(Kind.OBSERVATION, observation_kind=kind))
+            for kind in OBSERVATION_KINDS
+        ),
+        (f"{ROOT}/picture/tracks/{{track_id}}", Address(Kind.TRACK)),
+        (snapshot(), Address(Kind.SNAPSHOT)),
+        (f"{ROOT}/node/{{node_id}}/state", Address(Kind.NODE_STATE)),
+        (f"{ROOT}/deadletter/{{source_id}}", Address(Kind.DEAD_LETTER)),
+        (f"{ROOT}/truth/{{scenario_id}}", Address(Kind.TRUTH)),
+    ]
+    return {address.kind_label: (template, address) for template, address in table}
+
+
 def parse(topic: str) -> Address:
     """The address of a Rampart topic; ValueError names what is wrong with any other string."""
     prefix = ROOT + "/"

@@ -1,0 +1,44 @@
+"""The published contract: committed JSON Schema / AsyncAPI files are current and really validate."""
+
+from __future__ import annotations
+
+import json
+from importlib.metadata import version
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from bus import topics
+from bus.services import schema_docs
+
+DOCS = Path(__file__).parents[1] / "docs"
+
+
+def test_committed_documents_are_current(tmp_path: Path) -> None:
+    for generated in schema_docs.write(tmp_path, version("rampart")):
+        committed = DOCS / generated.relative_to(tmp_path)
+        assert committed.exists(), f"{committed} is missing: run `rampart schema --out docs`"
+        assert committed.read_text() == generated.read_text(), f"{committed} is stale: run `rampart schema --out docs`"
+
+
+def test_asyncapi_describes_every_channel_and_resolves_every_reference() -> None:
+    document = yaml.safe_load((DOCS / "asyncapi.yaml").read_text())
+    assert document["asyncapi"] == "3.0.0"
+    addresses = {channel["address"] for channel in document["channels"].values()}
+    assert addresses == {template for template, _ in topics.channels().values()}
+    for channel in document["channels"].values():
+        for message in channel["messages"].values():
+            name = message["$ref"].rsplit("/", 1)[1]
+            payload = document["components"]["messages"][name]["payload"]["$ref"].rsplit("/", 1)[1]
+            assert payload in document["components"]["schemas"]
+
+
+def test_the_documented_example_validates_against_the_published_json_schema() -> None:
+    published = json.loads((DOCS / "schema" / "PositionReport.json").read_text())
+    example = json.loads((DOCS / "examples" / "position-report.json").read_text())
+    jsonschema.validate(example, published)
+    example["position"]["lat"] = 91.2
+    with pytest.raises(jsonschema.ValidationError, match=r"91\.2 is greater than the maximum of 90"):
+        jsonschema.validate(example, published)
