@@ -1,0 +1,245 @@
+"""Sensor models: what each sensor sees of the true world, with noise, misses, false alarms and labels.
+
+Every function takes the sensor's own random Generator, so that the draws of one sensor never depend
+on another's. Candidates are given as arrays (positions (n, 3) ENU, class indices into
+`OBJECT_CLASSES`); the results are the makers' native dataclasses.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from simulators import nmea
+from simulators.geometry import CameraAxes, LocalFrame, Polar, angle_diff_deg
+from simulators.native import DroneVideoFrame, GpsFix, MisbFrame, RadarPlot, RadarScan, VideoDetection
+from simulators.scenario import (
+    LABELS,
+    OBJECT_CLASSES,
+    Camera,
+    ConfusionRows,
+    DetectionRange,
+    Gps,
+    PolarSensor,
+)
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+# Apparent size (m) of each class in a video frame, for the detection boxes.
+OBJECT_SIZE_M = np.array([6.0, 1.5, 2.0])
+NO_LABEL = LABELS.index("none")
+
+
+def detection_probability(range_m: FloatArray, model: DetectionRange) -> FloatArray:
+    """pd = pd0 for r <= r0; pd0 * (max - r) / (max - r0) for r0 < r < max; 0 beyond max range."""
+    return model.pd0 * np.clip((model.max_range_m - range_m) / (model.max_range_m - model.r0_m), 0.0, 1.0)
+
+
+class Classifier:
+    """Draws a reported label for each true class from a confusion matrix (rows: true class, columns:
+    `LABELS`). The confidence attached to a label is the probability that it is right given that it was
+    reported, with equal priors: M[l, l] / sum_c M[c, l]."""
+
+    def __init__(self, rows: ConfusionRows) -> None:
+        matrix = np.array([[rows[c].get(label, 0.0) for label in LABELS] for c in OBJECT_CLASSES])
+        self.cumulative = np.cumsum(matrix, axis=1)
+        reported = matrix.sum(axis=0)
+        correct = np.append(np.diag(matrix[:, : len(OBJECT_CLASSES)]), 0.0)
+        self.confidence = np.where(reported > 0.0, correct / np.where(reported > 0.0, reported, 1.0), 0.0)
+
+    def draw(self, rng: np.random.Generator, true_class: IntArray) -> IntArray:
+        u = rng.random(len(true_class))
+        drawn = (u[:, None] >= self.cumulative[true_class]).sum(axis=1)
+        return np.minimum(drawn, len(LABELS) - 1).astype(np.int64)
+
+
+def _label(index: int) -> str | None:
+    return None if index == NO_LABEL else LABELS[index]
+
+
+class RadarModel:
+    """A scanning polar sensor: targets inside its sector are detected with pd(range), measured with
+    Gaussian range/bearing/elevation noise; Poisson clutter falls uniformly over the covered ground area.
+    A scan is treated as instantaneous."""
+
+    def __init__(self, sensor_id: str, config: PolarSensor) -> None:
+        self.sensor_id = sensor_id
+        self.config = config
+        self.classifier = Classifier(config.confusion)
+
+    def scan(
+        self,
+        rng: np.random.Generator,
+        scan_index: int,
+        time_us: int,
+        sensor_pos: FloatArray,
+        boresight_deg: float,
+        positions: FloatArray,
+        classes: IntArray,
+        frame: LocalFrame,
+    ) -> RadarScan:
+        cfg = self.config
+        polar = Polar.of(positions - sensor_pos)
+        in_sector = np.abs(angle_diff_deg(polar.bearing_deg, boresight_deg)) <= cfg.fov_width_deg / 2.0
+        detected = in_sector & (rng.random(len(classes)) < detection_probability(polar.range_m, cfg))
+        n = int(detected.sum())
+        ranges = np.abs(polar.range_m[detected] + cfg.sigma_range_m * rng.standard_normal(n))
+        bearings = np.mod(polar.bearing_deg[detected] + cfg.sigma_bearing_deg * rng.standard_normal(n), 360.0)
+        elevations = polar.elevation_deg[detected] + cfg.sigma_elevation_deg * rng.standard_normal(n)
+        labels = self.classifier.draw(rng, classes[detected])
+
+        n_clutter = int(rng.poisson(cfg.clutter_per_scan))
+        ground_range = cfg.max_range_m * np.sqrt(rng.random(n_clutter))
+        clutter_bearings = np.mod(boresight_deg + cfg.fov_width_deg * (rng.random(n_clutter) - 0.5), 360.0)
+        ranges = np.concatenate([ranges, np.hypot(ground_range, sensor_pos[2])])
+        bearings = np.concatenate([bearings, clutter_bearings])
+        elevations = np.concatenate([elevations, np.degrees(np.arctan2(-sensor_pos[2], ground_range))])
+        labels = np.concatenate([labels, np.full(n_clutter, NO_LABEL, dtype=np.int64)])
+        snr = cfg.snr_1km_db - 40.0 * np.log10(np.maximum(ranges, 1.0) / 1000.0)
+
+        order = np.argsort(bearings, kind="stable")
+        plots = tuple(
+            RadarPlot(
+                range_m=r,
+                bearing_deg=b,
+                elevation_deg=e,
+                sigma_range_m=cfg.sigma_range_m,
+                sigma_bearing_deg=cfg.sigma_bearing_deg,
+                sigma_elevation_deg=cfg.sigma_elevation_deg,
+                label=_label(lab),
+                label_confidence=conf,
+                snr_db=s,
+            )
+            for r, b, e, lab, conf, s in zip(
+                ranges[order].tolist(),
+                bearings[order].tolist(),
+                elevations[order].tolist(),
+                labels[order].tolist(),
+                self.classifier.confidence[labels[order]].tolist(),
+                snr[order].tolist(),
+                strict=True,
+            )
+        )
+        lat, lon, alt = frame.to_geodetic(sensor_pos[None, :])
+        return RadarScan(self.sensor_id, scan_index, time_us, lat[0], lon[0], alt[0], plots)
+
+
+class CameraModel:
+    """A gimballed camera on a level-flying drone (pitch and roll 0, so the gimbal angles are also angles
+    in the local level frame). Objects inside the pinhole frustum are detected with pd(slant range) and
+    geolocated with Gaussian horizontal noise; false detections are uniform over the image, on the ground.
+    """
+
+    def __init__(self, drone_id: str, mission_id: str, config: Camera) -> None:
+        self.drone_id = drone_id
+        self.mission_id = mission_id
+        self.config = config
+        self.classifier = Classifier(config.confusion)
+
+    def frame(
+        self,
+        rng: np.random.Generator,
+        time_us: int,
+        position: FloatArray,
+        heading_deg: float,
+        aim: FloatArray | None,
+        positions: FloatArray,
+        classes: IntArray,
+        frame: LocalFrame,
+    ) -> DroneVideoFrame:
+        cfg = self.config
+        cam = CameraAxes.looking_at(position, aim, heading_deg, cfg.hfov_deg, cfg.vfov_deg)
+        column, row, depth = cam.project(positions)
+        in_view = (depth > 0.0) & (np.abs(column - 0.5) <= 0.5) & (np.abs(row - 0.5) <= 0.5)
+        slant = np.linalg.norm(positions - position, axis=1)
+        detected = in_view & (rng.random(len(classes)) < detection_probability(slant, cfg))
+        n = int(detected.sum())
+        located = positions[detected].copy()
+        located[:, :2] += cfg.sigma_m * rng.standard_normal((n, 2))
+        labels = self.classifier.draw(rng, classes[detected])
+        sizes = OBJECT_SIZE_M[classes[detected]]
+        column, row, depth = column[detected], row[detected], depth[detected]
+
+        n_clutter = int(rng.poisson(cfg.clutter_per_frame))
+        c_col, c_row = rng.random(n_clutter), rng.random(n_clutter)
+        c_labels = rng.integers(0, len(OBJECT_CLASSES), n_clutter)
+        c_points, c_hits = cam.ground_hits(cam.rays(c_col, c_row))
+        c_points = c_points[c_hits]
+        column = np.concatenate([column, c_col[c_hits]])
+        row = np.concatenate([row, c_row[c_hits]])
+        depth = np.concatenate([depth, (c_points - position) @ cam.forward])
+        labels = np.concatenate([labels, c_labels[c_hits]])
+        sizes = np.concatenate([sizes, OBJECT_SIZE_M[c_labels[c_hits]]])
+        located = np.concatenate([located, c_points])
+
+        half_w = sizes / depth / (4.0 * cam.tan_half_h)
+        half_h = sizes / depth / (4.0 * cam.tan_half_v)
+        boxes = np.clip(np.column_stack([column - half_w, row - half_h, column + half_w, row + half_h]), 0, 1)
+
+        centre, centre_hit = cam.ground_hits(cam.forward[None, :])
+        corners, corner_hits = cam.ground_hits(cam.rays(np.array([0.0, 1.0, 1.0, 0.0]), np.array([0.0, 0.0, 1.0, 1.0])))
+        lat, lon, alt = frame.to_geodetic(np.vstack([position, centre, corners, located]))
+        det_lat, det_lon, det_alt = lat[6:], lon[6:], alt[6:]
+        box_list, label_list = boxes.tolist(), labels.tolist()
+        confidence = self.classifier.confidence[labels].tolist()
+        detections = tuple(
+            VideoDetection(
+                box=(box_list[i][0], box_list[i][1], box_list[i][2], box_list[i][3]),
+                label=LABELS[label_list[i]],
+                confidence=confidence[i],
+                latitude_deg=det_lat[i],
+                longitude_deg=det_lon[i],
+                altitude_m=det_alt[i],
+                sigma_m=cfg.sigma_m,
+            )
+            for i in np.argsort(boxes[:, 0], kind="stable").tolist()
+        )
+        looks_down = bool(centre_hit[0])
+        all_corners = bool(corner_hits.all())
+        bearing = Polar.of(cam.forward[None, :])
+        misb = MisbFrame(
+            precision_time_stamp_us=time_us,
+            platform_designation=self.drone_id,
+            platform_heading_deg=heading_deg,
+            platform_pitch_deg=0.0,
+            platform_roll_deg=0.0,
+            sensor_latitude_deg=lat[0],
+            sensor_longitude_deg=lon[0],
+            sensor_true_altitude_m=alt[0],
+            sensor_hfov_deg=cfg.hfov_deg,
+            sensor_vfov_deg=cfg.vfov_deg,
+            sensor_relative_azimuth_deg=float(np.mod(bearing.bearing_deg[0] - heading_deg, 360.0)),
+            sensor_relative_elevation_deg=float(bearing.elevation_deg[0]),
+            sensor_relative_roll_deg=0.0,
+            slant_range_m=float(np.linalg.norm(centre[0] - position)) if looks_down else None,
+            frame_center_latitude_deg=lat[1] if looks_down else None,
+            frame_center_longitude_deg=lon[1] if looks_down else None,
+            frame_center_elevation_m=alt[1] if looks_down else None,
+            corner_latitudes_deg=(lat[2], lat[3], lat[4], lat[5]) if all_corners else None,
+            corner_longitudes_deg=(lon[2], lon[3], lon[4], lon[5]) if all_corners else None,
+            mission_id=self.mission_id,
+        )
+        return DroneVideoFrame(self.drone_id, f"{self.drone_id}/video", misb, detections)
+
+
+def gps_fix(
+    config: Gps,
+    rng: np.random.Generator,
+    platform_id: str,
+    time_us: int,
+    position: FloatArray,
+    velocity: FloatArray,
+    frame: LocalFrame,
+) -> GpsFix:
+    """One fix: white Gaussian position error (horizontal per axis, vertical), true speed and course."""
+    sigma = np.array([config.sigma_m, config.sigma_m, config.sigma_vertical_m])
+    noisy = position + sigma * rng.standard_normal(3)
+    lat, lon, alt = frame.to_geodetic(noisy[None, :])
+    speed = float(np.hypot(velocity[0], velocity[1]))
+    course = float(np.mod(np.degrees(np.arctan2(velocity[0], velocity[1])), 360.0))
+    return GpsFix(
+        platform_id,
+        nmea.gga(time_us, lat[0], lon[0], alt[0]),
+        nmea.rmc(time_us, lat[0], lon[0], speed, course),
+    )
