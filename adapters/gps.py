@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time
 from functools import reduce
 from operator import xor
 
+from adapters.base import Adapter
 from adapters.common import schema_checked, wrap_360
 from adapters.errors import NativeFormatError
 from bus.schema import GeoPoint, PositionReport, Source
@@ -175,3 +176,13 @@ def _velocity(speed_knots: float | None, course_deg: float | None) -> tuple[floa
     speed_mps = speed_knots * KNOT_MPS
     course_rad = math.radians(course_deg)
     return speed_mps * math.sin(course_rad), speed_mps * math.cos(course_rad), 0.0
+
+
+class GpsAdapter(Adapter[GpsFix]):
+    """Publishes a platform's NMEA fixes as PositionReports (blue force tracking)."""
+
+    kind = "position"
+    integration = "nmea-gps"
+
+    def translate(self, native: GpsFix) -> PositionReport:
+        return translate(native, self.source)

@@ -6,6 +6,7 @@ the conversion to Cartesian, where the sensor's pose and the plot's uncertainty 
 
 from __future__ import annotations
 
+from adapters.base import Adapter
 from adapters.common import class_probabilities, point_from_msl, schema_checked, utc_from_us, wrap_360
 from bus.schema import Detection, PolarMeasurement, SensorReading, Source
 from simulators.native import RadarPlot, RadarScan
@@ -42,3 +43,13 @@ def _detection(plot: RadarPlot) -> Detection:
         class_probabilities=class_probabilities(plot.label, plot.label_confidence),
         snr_db=plot.snr_db,
     )
+
+
+class RadarAdapter(Adapter[RadarScan]):
+    """Publishes a polar radar's scans, one SensorReading per scan."""
+
+    kind = "sensor"
+    integration = "polar-radar"
+
+    def translate(self, native: RadarScan) -> SensorReading:
+        return translate(native, self.source)

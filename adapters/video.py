@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from adapters.base import Adapter
 from adapters.common import (
     class_probabilities,
     point_from_msl,
@@ -99,3 +100,13 @@ def _detection(detection: NativeDetection) -> VideoDetection:
             covariance_enu_m2=((horizontal, 0.0, 0.0), (0.0, horizontal, 0.0), (0.0, 0.0, vertical)),
         ),
     )
+
+
+class VideoAdapter(Adapter[DroneVideoFrame]):
+    """Publishes a drone's video metadata stream, one VideoMetadata per frame."""
+
+    kind = "video"
+    integration = "misb-video"
+
+    def translate(self, native: DroneVideoFrame) -> VideoMetadata:
+        return translate(native, self.source)

@@ -10,6 +10,7 @@ import sys
 # subcommand -> (module with `configure(parser)` and `run(args) -> int`, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("bus.services.schema_docs", "write JSON Schema and the AsyncAPI document"),
+    "sim": ("bus.services.sim", "run a scenario through the adapters onto the bus, or into a recording"),
 }
 
 

@@ -141,6 +141,7 @@ class BusClient:
         publish_timeout_s: float = 10.0,
         backoff_s: tuple[float, float] = (0.2, 10.0),
         state_figures: Callable[[], dict[str, float]] | None = None,
+        session_base: int | None = None,
     ) -> None:
         self.node_id = node_id
         self.source = Source(id=node_id, kind=kind)
@@ -148,7 +149,9 @@ class BusClient:
         self.role = role or kind.value
         self.content_type = content_type
         self.figures = ClientFigures()
-        self.session = 0
+        # Sessions count connects from a per-process base (milliseconds since the epoch by default),
+        # so a restarted process never reuses a session number, and so never a derived msg_id.
+        self.session = int(time.time() * 1000) if session_base is None else session_base
         self._publish_timeout_s = publish_timeout_s
         self._backoff_s = backoff_s
         self._state_figures = state_figures or dict
@@ -293,7 +296,7 @@ class BusClient:
             retain=True,
             properties=self._properties(codec.MSGPACK),
         )
-        log.info("%s: connected to %s (session %d)", self.node_id, self.config.url, self.session)
+        log.debug("%s: connected to %s (session %d)", self.node_id, self.config.url, self.session)
         self._connected.set()
 
     def _on_disconnect(
@@ -366,6 +369,15 @@ class BusClient:
             while self._unacked and _acknowledged(self._unacked[0]):
                 self._unacked.popleft()
             return len(self._unacked) < self._max_unacked
+
+    def wait_acknowledged(self, timeout_s: float) -> bool:
+        """Wait until the broker acknowledged every QoS 1/2 message published so far."""
+        deadline = time.monotonic() + timeout_s
+        while self.unacknowledged:
+            if time.monotonic() > deadline:
+                return False
+            self._stopping.wait(0.005)
+        return True
 
     @property
     def unacknowledged(self) -> int:

@@ -220,7 +220,7 @@ class CameraModel:
             corner_longitudes_deg=(lon[2], lon[3], lon[4], lon[5]) if all_corners else None,
             mission_id=self.mission_id,
         )
-        return DroneVideoFrame(self.drone_id, f"{self.drone_id}/video", misb, detections)
+        return DroneVideoFrame(self.drone_id, f"{self.drone_id}.video", misb, detections)
 
 
 def gps_fix(
