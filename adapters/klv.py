@@ -28,8 +28,12 @@ from stanag4609.st0601 import (
     decode_uas_local_set,
 )
 
+from adapters import video
+from adapters.base import Adapter
 from adapters.errors import NativeFormatError
-from simulators.native import MisbFrame
+from bus.client import BrokerConfig
+from bus.schema import VideoMetadata
+from simulators.native import DroneVideoFrame, MisbFrame
 
 UAS_LS_KEY = ST0601_KEY
 """The 16-byte Universal Key of the UAS Datalink Local Set."""
@@ -78,8 +82,7 @@ def _packet_end(data: bytes, pos: int) -> int:
     end = start + used + length
     if end > len(data):
         raise KlvError(
-            f"truncated packet at offset {pos}: declares {length} value bytes, "
-            f"only {len(data) - start - used} remain"
+            f"truncated packet at offset {pos}: declares {length} value bytes, only {len(data) - start - used} remain"
         )
     return end
 
@@ -163,3 +166,29 @@ def _corners(uas: UASLocalSet) -> tuple[Corners | None, Corners | None]:
     if None in points:
         return None, None
     return (points[0], points[2], points[4], points[6]), (points[1], points[3], points[5], points[7])
+
+
+class KlvAdapter(Adapter[bytes]):
+    """Publishes a real MISB ST 0601 KLV stream (one packet per `submit`) as VideoMetadata.
+
+    The stream and platform ids are the adapter's configuration: ST 0601 carries neither reliably."""
+
+    kind = "video"
+    integration = "misb-st0601-klv"
+
+    def __init__(
+        self,
+        source_id: str,
+        broker: BrokerConfig | None = None,
+        *,
+        platform_id: str | None = None,
+        stream_id: str | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(source_id, broker, **options)
+        self.platform_id = platform_id or source_id
+        self.stream_id = stream_id or source_id
+
+    def translate(self, native: bytes) -> VideoMetadata:
+        frame = DroneVideoFrame(drone_id=self.platform_id, stream_id=self.stream_id, misb=decode_packet(native))
+        return video.translate(frame, self.source)

@@ -44,3 +44,12 @@ class Stamper:
         """A reconnect starts a new session; seq restarts with it."""
         self.session = session
         self.seq = 0
+
+
+def rebased(message: M, shift: timedelta, sent_at: datetime, generation: int = 0) -> M:
+    """A recorded message made to look live: its time moved by `shift`, sent now. A looping replay
+    passes its loop `generation` so that receivers do not drop the repeats as duplicate msg_ids."""
+    update: dict[str, object] = {"time": message.time + shift, "sent_at": sent_at}
+    if generation:
+        update["msg_id"] = hashlib.blake2b(f"{message.msg_id}/{generation}".encode(), digest_size=16).hexdigest()
+    return message.model_copy(update=update)

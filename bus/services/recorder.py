@@ -1,0 +1,94 @@
+"""`rampart record`: capture bus traffic into a recording file, with a live count."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+
+from bus import topics
+from bus.client import BrokerConfig, BusClient
+from bus.recording import RecordedMessage, RecordingWriter
+from bus.schema import SourceKind, utc_now
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--broker", help="mqtt://host:port (default: $RAMPART_BROKER or mqtt://127.0.0.1:1883)")
+    parser.add_argument("--out", required=True, help="the recording file to write")
+    parser.add_argument(
+        "--topic", action="append", dest="topics", metavar="FILTER", help=f"repeatable; default {topics.ALL}"
+    )
+    parser.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+
+
+def run(args: argparse.Namespace) -> int:
+    filters = args.topics or [topics.ALL]
+    recorder = Recorder(args.out, filters, BrokerConfig.from_env(args.broker))
+    with recorder:
+        deadline = time.monotonic() + args.duration if args.duration else None
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                time.sleep(min(1.0, deadline - time.monotonic()) if deadline else 1.0)
+                print(f"\r{recorder.status()}", end="", file=sys.stderr, flush=True)
+        except KeyboardInterrupt:
+            pass
+    print(f"\r{recorder.status()}  -> {args.out}", file=sys.stderr)
+    return 0
+
+
+class Recorder:
+    """Writes every message matching `filters` to a recording, as received (bytes and properties)."""
+
+    def __init__(self, path: str | os.PathLike[str], filters: list[str], broker: BrokerConfig) -> None:
+        self.filters = filters
+        self.messages = 0
+        self.bytes = 0
+        self._started = time.monotonic()
+        self._lock = threading.Lock()
+        self._writer = RecordingWriter(
+            path, {"source": "broker", "broker": broker.url, "topics": filters}, created_at=utc_now()
+        )
+        self._client = BusClient(f"recorder-{os.getpid()}", SourceKind.RECORDER, broker, role="recorder")
+        for topic_filter in filters:
+            self._client.subscribe_raw(topic_filter, self._record)
+
+    def _record(self, msg: mqtt.MQTTMessage) -> None:
+        properties = msg.properties
+        content_type = getattr(properties, "ContentType", None) if properties else None
+        user_properties = tuple(getattr(properties, "UserProperty", ()) or ()) if properties else ()
+        record = RecordedMessage(
+            time_us=time.time_ns() // 1000,
+            topic=msg.topic,
+            payload=bytes(msg.payload),
+            content_type=content_type,
+            qos=msg.qos,
+            retain=bool(msg.retain),
+            user_properties=user_properties,
+        )
+        with self._lock:
+            self._writer.write(record)
+            self.messages += 1
+            self.bytes += len(record.payload)
+
+    def status(self) -> str:
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        return f"recorded {self.messages} messages, {self.bytes / 1e6:.2f} MB ({self.messages / elapsed:.0f} msg/s)"
+
+    def start(self) -> Recorder:
+        self._client.start()
+        return self
+
+    def stop(self) -> None:
+        self._client.stop()
+        with self._lock:
+            self._writer.close()
+
+    def __enter__(self) -> Recorder:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,105 @@
+"""`rampart replay`: a recording back onto the bus with its timing (scaled), optionally made to look
+live; or, with `--offline`, through the fusion core with no broker (see bus/services/offline.py)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from bus import codec, topics
+from bus.client import BrokerConfig, BusClient
+from bus.envelope import rebased
+from bus.recording import RecordedMessage, RecordingError, open_recording
+from bus.schema import SourceKind, utc_now
+
+DEFAULT_FILTERS = [topics.ALL_OBSERVATIONS, topics.ALL_TRUTH]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help="a recording (rampart record, or rampart sim --out)")
+    parser.add_argument("--broker", help="mqtt://host:port (default: $RAMPART_BROKER or mqtt://127.0.0.1:1883)")
+    pace = parser.add_mutually_exclusive_group()
+    pace.add_argument("--speed", type=float, default=1.0, help="times the recorded pace (default 1)")
+    pace.add_argument("--max-speed", action="store_true", help="as fast as the broker takes it")
+    parser.add_argument("--loop", action="store_true", help="start over at the end, until Ctrl-C")
+    parser.add_argument("--live-times", action="store_true", help="rewrite time stamps so the replay looks live")
+    parser.add_argument(
+        "--topic",
+        action="append",
+        dest="topics",
+        metavar="FILTER",
+        help="replay only matching topics (repeatable; default: observations and truth; '#' for all)",
+    )
+    parser.add_argument("--offline", action="store_true", help="run the fusion core on the file, no broker")
+    parser.add_argument("--out", type=Path, help="with --offline: write the picture history (JSON lines) here")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        recording = open_recording(args.file)
+    except (RecordingError, OSError) as error:
+        print(f"rampart replay: {error}", file=sys.stderr)
+        return 2
+    if args.offline:
+        from bus.services.offline import run_offline
+
+        return run_offline(recording, args.out)
+    if args.speed <= 0:
+        print("rampart replay: --speed must be positive", file=sys.stderr)
+        return 2
+    filters = args.topics or DEFAULT_FILTERS
+    messages = matching(recording, filters)
+    if not messages:
+        print(f"rampart replay: no message in {args.file} matches {', '.join(filters)}", file=sys.stderr)
+        return 1
+    speed = None if args.max_speed else args.speed
+    with BusClient(f"replay-{os.getpid()}", SourceKind.TOOL, BrokerConfig.from_env(args.broker), role="replay") as bus:
+        generation = 0
+        while True:
+            replay(bus, messages, speed, args.live_times, generation)
+            generation += 1
+            if not args.loop:
+                break
+        bus.wait_acknowledged(30)
+    print(file=sys.stderr)
+    return 0
+
+
+def replay(
+    bus: BusClient, messages: list[RecordedMessage], speed: float | None, live_times: bool, generation: int = 0
+) -> None:
+    """Publish `messages` keeping their recorded spacing divided by `speed` (None: no waiting)."""
+    first_us = messages[0].time_us
+    shift = utc_now() - datetime.fromtimestamp(first_us / 1e6, UTC)
+    started = time.monotonic()
+    last_progress = 0.0
+    for index, message in enumerate(messages, 1):
+        if speed is not None:
+            delay = started + (message.time_us - first_us) / 1e6 / speed - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        payload = _live(message, shift, generation) if live_times and message.payload else message.payload
+        bus.publish_raw(message.topic, payload, message.qos, message.retain, message.content_type)
+        if time.monotonic() - last_progress >= 0.5 or index == len(messages):
+            last_progress = time.monotonic()
+            print(f"\rreplayed {index}/{len(messages)}", end="", file=sys.stderr, flush=True)
+
+
+def matching(messages: Iterable[RecordedMessage], filters: list[str]) -> list[RecordedMessage]:
+    return [m for m in messages if any(mqtt.topic_matches_sub(f, m.topic) for f in filters)]
+
+
+def _live(message: RecordedMessage, shift: timedelta, generation: int) -> bytes:
+    """The payload with its time moved to now; one that does not decode is replayed as it was."""
+    try:
+        decoded = codec.decode(message.payload, message.content_type)
+    except codec.DecodeError:
+        return message.payload
+    return codec.encode(rebased(decoded, shift, utc_now(), generation), message.content_type or codec.MSGPACK)

@@ -1,0 +1,102 @@
+"""Record -> replay over a real broker: same topics, payloads and order; timing kept at speed 1 and 10."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from bus import codec, topics
+from bus.client import BrokerConfig
+from bus.recording import read_all
+from bus.schema import PositionReport
+from bus.services.recorder import Recorder
+from bus.services.replayer import replay
+from tests.bus_helpers import client, unique
+from tests.test_bus_e2e import position
+
+GAP_S = 0.03
+COUNT = 40
+
+
+class Arrivals:
+    def __init__(self) -> None:
+        self.items: list[tuple[float, str, bytes, bool]] = []
+
+    def __call__(self, msg: mqtt.MQTTMessage) -> None:
+        self.items.append((time.monotonic(), msg.topic, bytes(msg.payload), bool(msg.retain)))
+
+
+def _record(url: str, path: Path, source_id: str) -> list[bytes]:
+    topic = topics.observation("position", source_id)
+    sent = []
+    with Recorder(path, [topic], BrokerConfig.from_url(url)), client(url, "pub") as publisher:
+        time.sleep(0.2)
+        for seq in range(COUNT):
+            content_type = codec.JSON if seq % 2 else codec.MSGPACK
+            payload = codec.encode(position(source_id, seq), content_type)
+            publisher.publish_raw(topic, payload, qos=1, content_type=content_type)
+            sent.append(payload)
+            time.sleep(GAP_S)
+        assert publisher.wait_acknowledged(5)
+        time.sleep(0.3)
+    return sent
+
+
+@pytest.mark.parametrize("speed", [1.0, 10.0])
+def test_record_then_replay_keeps_topics_payloads_order_and_timing(broker, tmp_path: Path, speed: float) -> None:
+    source_id = unique("rec")
+    path = tmp_path / "trial.rec"
+    sent = _record(broker.url, path, source_id)
+
+    header, recorded = read_all(path)
+    assert header.recorded["topics"] == [topics.observation("position", source_id)]
+    assert [m.payload for m in recorded] == sent
+    assert [m.content_type for m in recorded[:2]] == [codec.MSGPACK, codec.JSON]
+    recorded_span = (recorded[-1].time_us - recorded[0].time_us) / 1e6
+
+    arrivals = Arrivals()
+    with client(broker.url, "sub") as subscriber, client(broker.url, "replay") as replayer:
+        subscriber.subscribe_raw(topics.observation("position", source_id), arrivals)
+        time.sleep(0.2)
+        replay(replayer, recorded, speed, live_times=False)
+        assert replayer.wait_acknowledged(5)
+        time.sleep(0.3)
+    assert [(topic, payload) for _, topic, payload, _ in arrivals.items] == [(m.topic, m.payload) for m in recorded]
+    replay_span = arrivals.items[-1][0] - arrivals.items[0][0]
+    assert replay_span == pytest.approx(recorded_span / speed, rel=0.25, abs=0.05)
+
+
+def test_live_times_move_observation_times_to_now(broker, tmp_path: Path) -> None:
+    source_id = unique("rec")
+    path = tmp_path / "old.rec"
+    _record(broker.url, path, source_id)
+    _, recorded = read_all(path)
+    time.sleep(1.0)
+    arrivals = Arrivals()
+    with client(broker.url, "sub") as subscriber, client(broker.url, "replay") as replayer:
+        subscriber.subscribe_raw(topics.observation("position", source_id), arrivals)
+        time.sleep(0.2)
+        replay(replayer, recorded, None, live_times=True)
+        assert replayer.wait_acknowledged(5)
+        time.sleep(0.3)
+    originals = [codec.decode(m.payload, m.content_type) for m in recorded]
+    replayed = [codec.decode(payload) for _, _, payload, _ in arrivals.items]
+    assert all(isinstance(m, PositionReport) for m in replayed)
+    shifts = {round((new.time - old.time).total_seconds(), 3) for old, new in zip(originals, replayed, strict=True)}
+    assert len(shifts) == 1 and shifts.pop() >= 1.0
+    assert [m.seq for m in replayed] == [m.seq for m in originals]
+
+
+def test_replay_refuses_a_file_that_is_not_a_recording(tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.txt"
+    bogus.write_text("hello world, not a recording")
+    result = subprocess.run(
+        [sys.executable, "-m", "bus.cli", "replay", str(bogus), "--max-speed"], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"rampart replay: {bogus} is not a Rampart recording (bad magic b'hello wo')"
