@@ -102,7 +102,7 @@ def test_typed_publish_and_subscribe_both_encodings(broker) -> None:
 
 def test_birth_on_connect_and_offline_on_clean_stop(broker) -> None:
     states = Collector()
-    node = client(broker.url, "node", role="test-node")
+    node = client(broker.url, "node", role="test-node", session_base=0)
     with client(broker.url, "watch") as watcher:
         watcher.subscribe(topics.node_state(node.node_id), states)
         with node:
@@ -139,7 +139,7 @@ def test_client_reconnects_after_a_broker_restart(own_broker) -> None:
     received = Collector()
     source_id = unique("gps")
     topic = topics.observation("position", source_id)
-    with client(own_broker.url, "pub", backoff_s=(0.05, 0.5)) as publisher, client(
+    with client(own_broker.url, "pub", backoff_s=(0.05, 0.5), session_base=0) as publisher, client(
         own_broker.url, "sub", backoff_s=(0.05, 0.5)
     ) as subscriber:
         subscriber.subscribe(topic, received)
