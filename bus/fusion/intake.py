@@ -1,0 +1,136 @@
+"""The door of the fusion core: judges each observation on arrival and holds it in the reorder window.
+
+Every rejection is decided here, once, with a reason (duplicate, future, late, absurd), so the
+filters downstream only ever see observations they can apply in time order.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+import pymap3d
+
+from bus.fusion.config import FusionConfig
+from bus.schema import PositionReport, SensorReading, VideoMetadata
+
+Observation = PositionReport | SensorReading | VideoMetadata
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def to_us(t: datetime) -> int:
+    """UTC time -> integer microseconds since 1970 (exact, so times compare and sort without rounding)."""
+    return (t - _EPOCH) // _MICROSECOND
+
+
+def from_us(us: int) -> datetime:
+    """Integer microseconds since 1970 -> UTC time."""
+    return _EPOCH + timedelta(microseconds=int(us))
+
+
+class VerdictKind(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    LATE = "late"
+    FUTURE = "future"
+    ABSURD = "absurd"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What happened to one observation at the door, and why."""
+
+    kind: VerdictKind
+    reason: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.kind is VerdictKind.ACCEPTED
+
+
+@dataclass(frozen=True)
+class _Fix:
+    """A platform's last accepted position, to judge the next one's jump."""
+
+    time_us: int
+    ecef: tuple[float, float, float]
+    sigma_m: float
+
+
+class Intake:
+    """Duplicate memory, time checks, the absurd-jump check and the reorder buffer."""
+
+    def __init__(self, config: FusionConfig) -> None:
+        self._config = config
+        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._fixes: dict[str, _Fix] = {}
+        self._heap: list[tuple[int, int, Observation]] = []
+        self._arrivals = 0
+        self.watermark_us: int | None = None
+        """Observations up to this time have been applied; one stamped earlier arrives late (one stamped
+        exactly at it is still in order: observations of the same instant carry no order)."""
+        self.counts: dict[VerdictKind, int] = dict.fromkeys(VerdictKind, 0)
+
+    def admit(self, obs: Observation, now_us: int | None) -> Verdict:
+        """Judge one observation; if accepted, hold it until `release` passes its time."""
+        verdict = self._judge(obs, now_us)
+        self.counts[verdict.kind] += 1
+        if verdict.accepted:
+            self._seen[(obs.source.id, obs.msg_id)] = None
+            if len(self._seen) > self._config.dedup_capacity:
+                self._seen.popitem(last=False)
+            heapq.heappush(self._heap, (to_us(obs.time), self._arrivals, obs))
+            self._arrivals += 1
+        return verdict
+
+    def release(self, cutoff_us: int) -> list[Observation]:
+        """Every held observation stamped at or before `cutoff_us`, in time order (ties: arrival order)."""
+        out = []
+        while self._heap and self._heap[0][0] <= cutoff_us:
+            out.append(heapq.heappop(self._heap)[2])
+        if self.watermark_us is None or cutoff_us > self.watermark_us:
+            self.watermark_us = cutoff_us
+        return out
+
+    @property
+    def pending(self) -> int:
+        return len(self._heap)
+
+    def _judge(self, obs: Observation, now_us: int | None) -> Verdict:
+        if (obs.source.id, obs.msg_id) in self._seen:
+            return Verdict(VerdictKind.DUPLICATE, f"msg_id {obs.msg_id} from {obs.source.id} seen already")
+        t_us = to_us(obs.time)
+        limit = self._config.max_future_s * 1e6
+        if now_us is not None and t_us - now_us > limit:
+            return Verdict(VerdictKind.FUTURE, f"stamped {(t_us - now_us) / 1e6:.3f} s after now")
+        if self.watermark_us is not None and t_us < self.watermark_us:
+            return Verdict(
+                VerdictKind.LATE, f"stamped {(self.watermark_us - t_us) / 1e6:.3f} s before the applied picture"
+            )
+        if isinstance(obs, PositionReport):
+            return self._judge_jump(obs, t_us)
+        return Verdict(VerdictKind.ACCEPTED)
+
+    def _judge_jump(self, report: PositionReport, t_us: int) -> Verdict:
+        p = report.position
+        ecef = tuple(float(v) for v in pymap3d.geodetic2ecef(p.lat, p.lon, p.hae_m))
+        sigma = max(report.ce_m or self._config.default_ce_m, report.le_m or self._config.default_le_m)
+        fix = _Fix(t_us, (ecef[0], ecef[1], ecef[2]), sigma)
+        last = self._fixes.get(report.platform_id)
+        if last is not None:
+            distance = math.dist(last.ecef, fix.ecef)
+            allowed = self._config.max_platform_speed_mps * abs(t_us - last.time_us) / 1e6
+            allowed += 4.0 * (last.sigma_m + fix.sigma_m)
+            if distance > allowed:
+                return Verdict(
+                    VerdictKind.ABSURD,
+                    f"platform {report.platform_id} moved {distance:.0f} m, at most {allowed:.0f} m is possible",
+                )
+        self._fixes[report.platform_id] = fix
+        return Verdict(VerdictKind.ACCEPTED)

@@ -1,0 +1,147 @@
+"""One scan (a SensorReading, or a VideoMetadata frame) turned into arrays, once, before association.
+
+Everything downstream works on these arrays; the pydantic models are touched exactly once per
+detection, here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bus.fusion.frame import LocalFrame
+from bus.fusion.identity import DISPOSITIONS, NO_REPORT, class_log_likelihoods
+from bus.fusion.intake import to_us
+from bus.fusion.kalman import local_from_polar
+from bus.schema import Disposition, GeoMeasurement, SensorReading, SourceKind, VideoMetadata
+
+Array = NDArray[np.float64]
+
+_DISPOSITION_CODE: dict[Disposition | None, int] = {d: i for i, d in enumerate(DISPOSITIONS)}
+_DISPOSITION_CODE[None] = NO_REPORT
+
+
+@dataclass(frozen=True)
+class Scan:
+    """Detections of one scan, M rows. Polar rows are measured in (range, bearing, elevation), radians."""
+
+    source_id: str
+    kind: SourceKind
+    time_us: int
+    sensor_pos: Array
+    """Sensor position (3,) in the frame (zeros when the scan has no polar rows)."""
+    sensor_rot: Array
+    """Rotation (3, 3) from the sensor's local ENU into the frame."""
+    polar: NDArray[np.bool_]
+    z: Array
+    """Measurements (M, 3): polar rows (range, bearing, elevation), geo rows ENU position in the frame."""
+    r: Array
+    """Measurement noise (M, 3, 3) in the measurement's own space."""
+    pos: Array
+    """Position (M, 3) in the frame (converted for polar rows), for pre-filtering and track starts."""
+    cov: Array
+    """Covariance (M, 3, 3) of `pos`."""
+    class_log_like: Array
+    """Per-row class log likelihoods (M, C); rows without class evidence are all zero."""
+    has_class: NDArray[np.bool_]
+    disposition: NDArray[np.int8]
+
+    @property
+    def size(self) -> int:
+        return int(self.polar.size)
+
+
+_MIN_GEO_VARIANCE_M2 = 1e-2
+"""Added to every geolocated covariance: the schema allows a singular one, the filter cannot use it."""
+
+
+def _geo_arrays(frame: LocalFrame, geos: Sequence[GeoMeasurement]) -> tuple[Array, Array]:
+    """Positions (M, 3) in the frame and their covariances rotated from each point's own ENU."""
+    lat = np.array([g.position.lat for g in geos])
+    lon = np.array([g.position.lon for g in geos])
+    hae = np.array([g.position.hae_m for g in geos])
+    rot = frame.from_local(lat, lon)
+    cov = np.array([g.covariance_enu_m2 for g in geos], dtype=float).reshape(-1, 3, 3)
+    cov += np.eye(3) * _MIN_GEO_VARIANCE_M2
+    return frame.to_enu(lat, lon, hae), rot @ cov @ np.swapaxes(rot, -1, -2)
+
+
+def from_sensor(reading: SensorReading, frame: LocalFrame, floor: float) -> Scan:
+    """A SensorReading as a Scan; polar rows are converted through the sensor's own ENU frame."""
+    dets = reading.detections
+    m = len(dets)
+    sp = reading.sensor_position
+    sensor_pos = frame.point(sp)
+    sensor_rot = frame.from_local(np.array([sp.lat]), np.array([sp.lon]))[0]
+    polar = np.array([d.polar is not None for d in dets], dtype=bool)
+    z = np.zeros((m, 3))
+    r = np.zeros((m, 3, 3))
+    pos = np.zeros((m, 3))
+    cov = np.zeros((m, 3, 3))
+    if polar.any():
+        rows = [d.polar for d in dets if d.polar is not None]
+        raw = np.array(
+            [
+                (p.range_m, p.bearing_deg, p.elevation_deg, p.sigma_range_m, p.sigma_bearing_deg, p.sigma_elevation_deg)
+                for p in rows
+            ]
+        )
+        zp = np.column_stack([raw[:, 0], np.radians(raw[:, 1]), np.radians(raw[:, 2])])
+        sig = np.column_stack([raw[:, 3], np.radians(raw[:, 4]), np.radians(raw[:, 5])])
+        rp = np.zeros((len(rows), 3, 3))
+        rp[:, [0, 1, 2], [0, 1, 2]] = sig**2
+        rel, rel_cov = local_from_polar(zp, rp)
+        z[polar], r[polar] = zp, rp
+        pos[polar] = sensor_pos + rel @ sensor_rot.T
+        cov[polar] = sensor_rot @ rel_cov @ sensor_rot.T
+    if not polar.all():
+        geo_pos, geo_cov = _geo_arrays(frame, [d.geo for d in dets if d.geo is not None])
+        z[~polar], r[~polar], pos[~polar], cov[~polar] = geo_pos, geo_cov, geo_pos, geo_cov
+    like, has = class_log_likelihoods([d.class_probabilities for d in dets], floor)
+    disposition = np.array([_DISPOSITION_CODE[d.disposition] for d in dets], dtype=np.int8)
+    return Scan(
+        source_id=reading.source.id,
+        kind=reading.source.kind,
+        time_us=to_us(reading.time),
+        sensor_pos=sensor_pos,
+        sensor_rot=sensor_rot,
+        polar=polar,
+        z=z,
+        r=r,
+        pos=pos,
+        cov=cov,
+        class_log_like=like,
+        has_class=has,
+        disposition=disposition,
+    )
+
+
+def from_video(meta: VideoMetadata, frame: LocalFrame, floor: float) -> tuple[Scan, int]:
+    """A video frame's geolocated detections as a Scan, and how many detections had no geolocation."""
+    dets = [d for d in meta.detections if d.geo is not None]
+    m = len(dets)
+    z = np.zeros((m, 3))
+    r = np.zeros((m, 3, 3))
+    if m:
+        z, r = _geo_arrays(frame, [d.geo for d in dets if d.geo is not None])
+    like, has = class_log_likelihoods([d.class_probabilities for d in dets], floor)
+    disposition = np.array([_DISPOSITION_CODE[d.disposition] for d in dets], dtype=np.int8)
+    scan = Scan(
+        source_id=meta.source.id,
+        kind=meta.source.kind,
+        time_us=to_us(meta.time),
+        sensor_pos=np.zeros(3),
+        sensor_rot=np.eye(3),
+        polar=np.zeros(m, dtype=bool),
+        z=z,
+        r=r,
+        pos=z,
+        cov=r,
+        class_log_like=like,
+        has_class=has,
+        disposition=disposition,
+    )
+    return scan, len(meta.detections) - m

@@ -1,0 +1,161 @@
+"""Track life: multi-sensor fusion into one track, friendly platforms, M-of-N, coasting and deletion."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+
+from bus.fusion import FusionCore
+from bus.schema import Disposition, Environment, ObjectClass, SourceKind, TrackStatus
+from tests.fusion_helpers import (
+    at,
+    config,
+    enu,
+    feed,
+    geo_detection,
+    geo_scan,
+    polar_detection,
+    position_report,
+    radar_scan,
+    video_frame,
+)
+
+
+def test_three_sensors_make_one_confirmed_track() -> None:
+    rng = np.random.default_rng(3)
+    r1, r2 = (0.0, 0.0, 20.0), (8000.0, 0.0, 30.0)
+    start, velocity = np.array([3000.0, 4000.0, 0.0]), np.array([5.0, -3.0, 0.0])
+
+    def truth(t: float) -> tuple[float, float, float]:
+        return tuple(start + velocity * t)
+
+    observations = []
+    for k in range(10):
+        observations.append(radar_scan("radar-1", k, r1, [polar_detection(r1, truth(k), rng)]))
+        observations.append(radar_scan("radar-2", k + 0.3, r2, [polar_detection(r2, truth(k + 0.3), rng)]))
+        observations.append(video_frame("drone-cam", k + 0.6, [truth(k + 0.6)], rng))
+    core = FusionCore(config())
+    feed(core, observations)
+    [track] = core.tracks()
+    assert track.status is TrackStatus.CONFIRMED
+    assert [(s.source_id, s.kind) for s in track.sources] == [
+        ("drone-cam", SourceKind.VIDEO),
+        ("radar-1", SourceKind.SENSOR),
+        ("radar-2", SourceKind.SENSOR),
+    ]
+    assert np.linalg.norm(enu(track.position)[:2] - (start + velocity * 9.6)[:2]) < 15.0
+    assert track.first_seen == at(0) and track.updated == at(9.6)
+    assert track.stale_at == at(19.6)
+    assert core.figures.tracks_created == 1
+
+
+def _drone(t: float) -> tuple[float, float, float]:
+    return (1000.0 + 15.0 * t, 2000.0, 120.0)
+
+
+def test_friendly_drone_seen_by_radar_stays_one_friendly_track() -> None:
+    rng = np.random.default_rng(5)
+    radar = (0.0, 0.0, 10.0)
+    hostile_call = {ObjectClass.UAV: 0.8}
+    core = FusionCore(config())
+    for k in range(60):
+        report = position_report("drone-7", k, _drone(k), velocity=(15.0, 0.0, 0.0))
+        plot = polar_detection(radar, _drone(k + 0.5), rng, classes=hostile_call, disposition=Disposition.HOSTILE)
+        feed(core, [report, radar_scan("radar", k + 0.5, radar, [plot])])
+        tracks = core.tracks()
+        assert [t.track_id for t in tracks] == ["P-drone-7"], f"scan {k}"
+    [track] = tracks
+    assert track.disposition is Disposition.FRIENDLY
+    assert track.environment is Environment.AIR
+    assert track.cot_type == "a-f-A"
+    assert track.platform_id == "drone-7"
+    assert {s.source_id for s in track.sources} == {"gps-drone-7", "radar"}
+    assert core.figures.tracks_created == 1
+
+
+def test_radar_track_started_before_the_first_report_is_absorbed() -> None:
+    rng = np.random.default_rng(6)
+    radar = (0.0, 0.0, 10.0)
+    core = FusionCore(config())
+    feed(core, [radar_scan("radar", k, radar, [polar_detection(radar, _drone(k), rng)]) for k in range(4)])
+    assert [t.track_id for t in core.tracks()] == ["T000001"]
+    core.ingest(position_report("drone-7", 4.2, _drone(4.2), velocity=(15.0, 0.0, 0.0)))
+    change = core.advance(at(5))
+    assert change.created == ("P-drone-7",) and change.dropped == ("T000001",)
+    [track] = core.tracks()
+    assert {s.source_id for s in track.sources} == {"gps-drone-7", "radar"}
+    assert track.first_seen == at(0)
+
+
+def test_unassigned_detection_inside_a_friendly_gate_starts_no_track() -> None:
+    core = FusionCore(config())
+    feed(core, [position_report("drone-7", 0, (0.0, 0.0, 100.0), ce_m=20.0, le_m=20.0)])
+    # Two plots in one scan near the drone: one updates its track, the other must not start a new one.
+    two = [geo_detection((5.0, 0.0, 100.0)), geo_detection((-20.0, 10.0, 100.0))]
+    feed(core, [geo_scan("eo", 0.5, two)])
+    assert [t.track_id for t in core.tracks()] == ["P-drone-7"]
+
+
+def test_m_of_n_confirmation_coasting_and_deletion() -> None:
+    core = FusionCore(config(confirm_m=3, confirm_n=5, coast_after_s=2.0, delete_after_s=10.0))
+    statuses = []
+    for k in range(4):
+        feed(core, [geo_scan("eo", k, [geo_detection((100.0, 100.0, 0.0))])])
+        statuses.append(core.tracks()[0].status)
+    assert statuses == [TrackStatus.TENTATIVE, TrackStatus.TENTATIVE, TrackStatus.CONFIRMED, TrackStatus.CONFIRMED]
+    # No more detections: coasting after 2 s, dropped after 10 s without an update.
+    assert core.advance(at(3 + 1.9)).updated == ()
+    change = core.advance(at(3 + 2.1))
+    assert change.updated == ("T000001",)
+    assert core.tracks()[0].status is TrackStatus.COASTING
+    assert core.advance(at(3 + 9.9)).dropped == ()
+    assert core.advance(at(3 + 10.1)).dropped == ("T000001",)
+    assert core.tracks() == []
+    figures = core.figures
+    assert (figures.tracks_created, figures.tracks_dropped, figures.tracks_live) == (1, 1, 0)
+
+
+def test_tentative_track_from_one_false_alarm_is_deleted() -> None:
+    core = FusionCore(config(confirm_m=3, confirm_n=5))
+    real = (0.0, 0.0, 0.0)
+    feed(core, [geo_scan("eo", 0, [geo_detection(real), geo_detection((2000.0, 0.0, 0.0))])])
+    assert [t.track_id for t in core.tracks()] == ["T000001", "T000002"]
+    dropped = []
+    for k in range(1, 6):
+        core.ingest(geo_scan("eo", k, [geo_detection(real)]))
+        dropped.append(core.advance(at(k + 0.5)).dropped)
+    # Misses at scans 1, 2, 3: the third (N - M + 1) makes confirmation impossible.
+    assert dropped == [(), (), ("T000002",), (), ()]
+    assert [(t.track_id, t.status) for t in core.tracks()] == [("T000001", TrackStatus.CONFIRMED)]
+
+
+def test_track_dropped_when_its_position_is_no_longer_known() -> None:
+    core = FusionCore(config(max_position_sigma_m=30.0, delete_after_s=1000.0, coast_after_s=1000.0))
+    feed(core, [geo_scan("eo", k, [geo_detection((0.0, 0.0, 0.0))]) for k in range(3)])
+    assert core.advance(at(5)).dropped == ()
+    # After three plots the velocity is known to a few m/s, so the position spread passes 30 m
+    # within seconds, long before the 1000 s stale time.
+    dropped_at = next(s for s in range(3, 60) if core.advance(at(2) + timedelta(seconds=s)).dropped)
+    assert 4 <= dropped_at <= 20
+    assert core.tracks() == []
+
+
+def test_other_radars_covering_a_false_alarm_count_its_misses() -> None:
+    # radar-a's false alarm at 3 km; radar-b, whose plots reach 5 km, scans past it three times.
+    core = FusionCore(config(confirm_m=3, confirm_n=5))
+    a, b = (0.0, 0.0, 10.0), (500.0, 0.0, 10.0)
+    far_target = (0.0, 5000.0, 0.0)
+    feed(core, [radar_scan("radar-a", 0, a, [polar_detection(a, (3000.0, 0.0, 0.0))])])
+    dropped = []
+    for k in range(3):
+        core.ingest(radar_scan("radar-b", k + 0.5, b, [polar_detection(b, far_target)]))
+        dropped.append(core.advance(at(k + 1.0)).dropped)
+    assert dropped == [(), (), ("T000001",)]
+
+
+def test_tracks_can_be_built_for_chosen_ids_only() -> None:
+    core = FusionCore(config())
+    feed(core, [geo_scan("eo", 0, [geo_detection((0.0, 0.0, 0.0)), geo_detection((900.0, 0.0, 0.0))])])
+    assert [t.track_id for t in core.tracks(["T000002", "nope", "T000002"])] == ["T000002"]
+    assert core.track("nope") is None
