@@ -4,6 +4,7 @@ live; or, with `--offline`, through the fusion core with no broker (see bus/serv
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -16,6 +17,7 @@ import paho.mqtt.client as mqtt
 from bus import codec, topics
 from bus.client import BrokerConfig, BusClient
 from bus.envelope import rebased
+from bus.offline import OfflineFusion
 from bus.recording import RecordedMessage, RecordingError, open_recording
 from bus.schema import SourceKind, utc_now
 
@@ -48,9 +50,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"rampart replay: {error}", file=sys.stderr)
         return 2
     if args.offline:
-        from bus.services.offline import run_offline
-
-        return run_offline(recording, args.out)
+        return replay_offline(recording, args.out)
     if args.speed <= 0:
         print("rampart replay: --speed must be positive", file=sys.stderr)
         return 2
@@ -90,6 +90,22 @@ def replay(
         if time.monotonic() - last_progress >= 0.5 or index == len(messages):
             last_progress = time.monotonic()
             print(f"\rreplayed {index}/{len(messages)}", end="", file=sys.stderr, flush=True)
+
+
+def replay_offline(recording: Iterable[RecordedMessage], out: Path | None) -> int:
+    """The fusion core over the file, no broker: the picture history as JSON lines (snapshots, and
+    the truth frames beside them), deterministic for the same file."""
+    fusion = OfflineFusion()
+    with open(out, "w") if out else contextlib.nullcontext(sys.stdout) as sink:
+        for message in fusion.run(recording):
+            sink.write(codec.encode(message, codec.JSON).decode() + "\n")
+    figures = fusion.core.figures
+    print(
+        f"offline: {figures.accepted} observations, {figures.detections} detections, {fusion.rejected} rejected, "
+        f"{figures.late} late; {figures.tracks_confirmed} confirmed tracks at the end",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def matching(messages: Iterable[RecordedMessage], filters: list[str]) -> list[RecordedMessage]:
