@@ -11,6 +11,8 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("bus.services.schema_docs", "write JSON Schema and the AsyncAPI document"),
     "sim": ("bus.services.sim", "run a scenario through the adapters onto the bus, or into a recording"),
+    "fusion": ("bus.services.fusion", "the fusion service: observations in, the shared picture out"),
+    "vehicle": ("bus.services.vehicle", "a vehicle node: the shared picture, sorted by distance"),
     "eval": ("bus.services.evaluate", "the picture's accuracy against ground truth"),
     "record": ("bus.services.recorder", "record bus traffic into a file"),
     "replay": ("bus.services.replayer", "replay a recording onto the bus, or offline through the fusion core"),

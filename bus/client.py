@@ -40,7 +40,19 @@ from bus.schema import DeadLetter, Envelope, NodeState, Source, SourceKind, utc_
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=Envelope)
-Handler = Callable[[Envelope, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """How a message arrived: its topic, whether it is a retained copy sent because we subscribed
+    (a late joiner's catch-up, not live traffic), and when it was received (`time.monotonic()`)."""
+
+    topic: str
+    retained: bool
+    received_at: float
+
+
+Handler = Callable[[Envelope, Delivery], None]
 RawHandler = Callable[[mqtt.MQTTMessage], None]
 
 DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
@@ -410,7 +422,7 @@ class BusClient:
         qos: int = 1,
         on_cleared: Callable[[str], None] | None = None,
     ) -> None:
-        """Deliver decoded, validated models from `topic_filter` to `handler(message, topic)`.
+        """Deliver decoded, validated models from `topic_filter` to `handler(message, delivery)`.
 
         An empty payload is a cleared retained value: it goes to `on_cleared(topic)` if given."""
 
@@ -425,7 +437,7 @@ class BusClient:
             except codec.DecodeError as error:
                 self._reject(msg, str(error))
                 return
-            self._guarded(handler, message, msg.topic)
+            self._guarded(handler, message, Delivery(msg.topic, bool(msg.retain), time.monotonic()))
 
         self._add_route(topic_filter, deliver, qos)
 

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from bus.client import BrokerConfig, BusClient
+from bus.client import BrokerConfig, BusClient, Delivery
 from bus.schema import Envelope, SourceKind
 
 _ids = itertools.count()
@@ -32,9 +32,9 @@ class Collector:
         self.items: list[tuple[Envelope, str]] = []
         self._changed = threading.Condition()
 
-    def __call__(self, message: Envelope, topic: str) -> None:
+    def __call__(self, message: Envelope, delivery: Delivery) -> None:
         with self._changed:
-            self.items.append((message, topic))
+            self.items.append((message, delivery.topic))
             self._changed.notify_all()
 
     @property

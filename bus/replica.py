@@ -1,0 +1,140 @@
+"""`PictureReplica`: the shared picture as one node holds it, for any program on the bus.
+
+It subscribes to `rampart/v1/picture/#`: retained track messages give a late joiner the whole
+picture at once; numbered `TrackUpdate`s keep it current; an empty retained message drops a track.
+A jump in `picture_seq` means an update was missed: the replica counts the gap and resynchronises
+from the next snapshot, which also reconciles drops missed while away.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bus import topics
+from bus.client import BusClient, Delivery
+from bus.schema import Envelope, PictureSnapshot, Track, TrackUpdate
+
+TrackCallback = Callable[[Track], None]
+DropCallback = Callable[[str], None]
+
+
+@dataclass
+class ReplicaFigures:
+    updates: int = 0
+    snapshots: int = 0
+    gaps: int = 0
+    resyncs: int = 0
+    drops: int = 0
+
+
+class PictureReplica:
+    """Keeps the current picture; `on_created` / `on_updated` / `on_dropped` run on the network thread."""
+
+    def __init__(
+        self,
+        client: BusClient,
+        on_created: TrackCallback | None = None,
+        on_updated: TrackCallback | None = None,
+        on_dropped: DropCallback | None = None,
+    ) -> None:
+        self.figures = ReplicaFigures()
+        self._on_created = on_created or (lambda track: None)
+        self._on_updated = on_updated or (lambda track: None)
+        self._on_dropped = on_dropped or (lambda track_id: None)
+        self._tracks: dict[str, Track] = {}
+        self._seq_of: dict[str, int] = {}
+        self._last_seq: int | None = None
+        self._resync_needed = False
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        client.subscribe(topics.PICTURE, self._on_message, on_cleared=self._on_cleared)
+
+    @property
+    def picture_seq(self) -> int | None:
+        """The newest picture sequence number seen (None before any)."""
+        return self._last_seq
+
+    def tracks(self) -> dict[str, Track]:
+        """A copy of the current picture, by track id."""
+        with self._lock:
+            return dict(self._tracks)
+
+    def wait_for(self, condition: Callable[[dict[str, Track]], bool], timeout_s: float) -> bool:
+        """Block until `condition(picture)` holds, or the timeout passes."""
+        with self._changed:
+            return self._changed.wait_for(lambda: condition(self._tracks), timeout_s)
+
+    def _on_message(self, message: Envelope, delivery: Delivery) -> None:
+        if isinstance(message, TrackUpdate):
+            self._apply_update(message, live=not delivery.retained)
+        elif isinstance(message, PictureSnapshot):
+            self._apply_snapshot(message)
+
+    def _apply_update(self, update: TrackUpdate, live: bool) -> None:
+        track = update.track
+        with self._changed:
+            self.figures.updates += 1
+            # Retained copies reach a late joiner in topic order, not seq order: only live ones count.
+            if live and self._last_seq is not None and update.picture_seq > self._last_seq + 1:
+                self.figures.gaps += 1
+                self._resync_needed = True
+            if self._seq_of.get(track.track_id, -1) >= update.picture_seq:
+                return  # an older retained copy of what we already have
+            if self._last_seq is None or update.picture_seq > self._last_seq:
+                self._last_seq = update.picture_seq
+            created = track.track_id not in self._tracks
+            self._tracks[track.track_id] = track
+            self._seq_of[track.track_id] = update.picture_seq
+            self._changed.notify_all()
+        (self._on_created if created else self._on_updated)(track)
+
+    def _on_cleared(self, topic: str) -> None:
+        try:
+            address = topics.parse(topic)
+        except ValueError:
+            return
+        if address.kind is topics.Kind.TRACK and address.name:
+            self._drop([address.name])
+
+    def _drop(self, track_ids: list[str]) -> None:
+        dropped = []
+        with self._changed:
+            for track_id in track_ids:
+                if self._tracks.pop(track_id, None) is not None:
+                    self._seq_of.pop(track_id, None)
+                    dropped.append(track_id)
+            self.figures.drops += len(dropped)
+            self._changed.notify_all()
+        for track_id in dropped:
+            self._on_dropped(track_id)
+
+    def _apply_snapshot(self, snapshot: PictureSnapshot) -> None:
+        """Take every track the snapshot has newer than ours; drop what it no longer has, unless we
+        heard of it after the snapshot was taken."""
+        changed: list[tuple[bool, Track]] = []
+        with self._changed:
+            self.figures.snapshots += 1
+            if self._resync_needed:
+                self.figures.resyncs += 1
+                self._resync_needed = False
+            present = {track.track_id for track in snapshot.tracks}
+            stale = [
+                track_id
+                for track_id, seq in self._seq_of.items()
+                if track_id not in present and seq <= snapshot.picture_seq
+            ]
+            for track in snapshot.tracks:
+                if self._seq_of.get(track.track_id, -1) <= snapshot.picture_seq and self._tracks.get(
+                    track.track_id
+                ) != track:
+                    changed.append((track.track_id not in self._tracks, track))
+                    self._tracks[track.track_id] = track
+                    self._seq_of[track.track_id] = snapshot.picture_seq
+            if self._last_seq is None or snapshot.picture_seq > self._last_seq:
+                self._last_seq = snapshot.picture_seq
+            self._changed.notify_all()
+        for created, track in changed:
+            (self._on_created if created else self._on_updated)(track)
+        self._drop(stale)

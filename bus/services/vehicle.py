@@ -1,0 +1,134 @@
+"""`rampart vehicle`: a vehicle node. It holds the shared picture (`PictureReplica`), reports its own
+position as an adapter would, and shows the tracks sorted by distance with bearing and range."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pymap3d
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from adapters.base import Adapter
+from bus.client import BrokerConfig
+from bus.replica import PictureReplica
+from bus.schema import GeoPoint, PositionReport, Track, utc_now
+
+
+@dataclass(frozen=True)
+class OwnFix:
+    """The vehicle's own navigation solution at one instant."""
+
+    time: datetime
+    position: GeoPoint
+    velocity_enu_mps: tuple[float, float, float]
+
+
+class VehicleNavigation(Adapter[OwnFix]):
+    """The vehicle's own position onto the bus: it is an adapter like any other."""
+
+    kind = "position"
+    integration = "rampart-vehicle"
+
+    def __init__(self, vehicle_id: str, broker: BrokerConfig | None = None) -> None:
+        super().__init__(f"{vehicle_id}.nav", broker)
+        self.vehicle_id = vehicle_id
+
+    def translate(self, native: OwnFix) -> PositionReport:
+        east, north, _ = native.velocity_enu_mps
+        return PositionReport(
+            source=self.source,
+            time=native.time,
+            platform_id=self.vehicle_id,
+            position=native.position,
+            velocity_enu_mps=native.velocity_enu_mps,
+            heading_deg=float(np.degrees(np.arctan2(east, north)) % 360.0),
+            ce_m=3.0,
+            platform_type="combat vehicle",
+            callsign=self.vehicle_id,
+        )
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--id", required=True, help="vehicle id (its platform id in the picture)")
+    parser.add_argument("--broker", help="mqtt://host:port (default: $RAMPART_BROKER or mqtt://127.0.0.1:1883)")
+    parser.add_argument("--position", default="54.32,10.14", help="start LAT,LON (default 54.32,10.14)")
+    parser.add_argument("--velocity", default="0,0", help="constant VE,VN in m/s (default 0,0: parked)")
+    parser.add_argument("--report-rate", type=float, default=1.0, help="own position reports per second (default 1)")
+    parser.add_argument("--headless", action="store_true", help="print a summary line instead of the live table")
+    parser.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+
+
+def run(args: argparse.Namespace) -> int:
+    lat, lon = (float(part) for part in args.position.split(","))
+    ve, vn = (float(part) for part in args.velocity.split(","))
+    start, started = GeoPoint(lat=lat, lon=lon), time.monotonic()
+    navigation = VehicleNavigation(args.id, BrokerConfig.from_env(args.broker))
+    replica = PictureReplica(navigation.client)
+    deadline = started + args.duration if args.duration else None
+    live = None if args.headless else Live(console=Console(), auto_refresh=False)
+    with navigation, live or contextlib.nullcontext():
+        while deadline is None or time.monotonic() < deadline:
+            elapsed = time.monotonic() - started
+            lat_now, lon_now, _ = pymap3d.enu2geodetic(ve * elapsed, vn * elapsed, 0.0, start.lat, start.lon, 0.0)
+            own = GeoPoint(lat=float(lat_now), lon=float(lon_now))
+            navigation.submit(OwnFix(utc_now(), own, (ve, vn, 0.0)))
+            if live is None:
+                print(summary(args.id, replica), file=sys.stderr, flush=True)
+            else:
+                live.update(view(args.id, own, replica), refresh=True)
+            time.sleep(1.0 / args.report_rate)
+    return 0
+
+
+def summary(vehicle_id: str, replica: PictureReplica) -> str:
+    tracks = replica.tracks()
+    confirmed = sum(track.status == "confirmed" for track in tracks.values())
+    figures = replica.figures
+    return (
+        f"vehicle {vehicle_id}: {len(tracks)} tracks ({confirmed} confirmed), picture seq {replica.picture_seq}, "
+        f"gaps {figures.gaps}, resyncs {figures.resyncs}"
+    )
+
+
+def ranges_and_bearings(own: GeoPoint, tracks: list[Track]) -> tuple[np.ndarray, np.ndarray]:
+    """Ground range (m) and bearing (degrees clockwise from true north) from `own` to each track."""
+    if not tracks:
+        return np.zeros(0), np.zeros(0)
+    lat = np.array([t.position.lat for t in tracks])
+    lon = np.array([t.position.lon for t in tracks])
+    hae = np.array([t.position.hae_m for t in tracks])
+    azimuth, elevation, slant = pymap3d.geodetic2aer(lat, lon, hae, own.lat, own.lon, own.hae_m)
+    return np.asarray(slant) * np.cos(np.radians(elevation)), np.asarray(azimuth) % 360.0
+
+
+def view(vehicle_id: str, own: GeoPoint, replica: PictureReplica) -> Group:
+    tracks = list(replica.tracks().values())
+    ranges, bearings = ranges_and_bearings(own, tracks)
+    table = Table(title=f"Shared picture at {vehicle_id} ({own.lat:.5f}, {own.lon:.5f})", expand=False)
+    for column in ("track", "status", "identity", "class", "range m", "bearing", "speed m/s", "sources"):
+        table.add_column(column, justify="right" if column in ("range m", "bearing", "speed m/s") else "left")
+    colours = {"hostile": "red", "suspect": "red", "friendly": "cyan", "assumed_friend": "cyan", "neutral": "green"}
+    for index in np.argsort(ranges, kind="stable"):
+        track = tracks[index]
+        speed = float(np.hypot(*track.velocity_enu_mps[:2]))
+        label = f"{track.classification} {track.classification_confidence:.0%}" if track.classification else "-"
+        table.add_row(
+            track.track_id,
+            track.status,
+            Text(track.disposition, style=colours.get(track.disposition, "yellow")),
+            label,
+            f"{ranges[index]:.0f}",
+            f"{bearings[index]:05.1f}",
+            f"{speed:.1f}",
+            str(len(track.sources)),
+        )
+    return Group(table, Text(summary(vehicle_id, replica)))

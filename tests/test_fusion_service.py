@@ -1,0 +1,95 @@
+"""The fusion service and vehicle nodes end to end over a real broker."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bus import codec, topics
+from bus.client import BrokerConfig
+from bus.fusion import FusionConfig
+from bus.replica import PictureReplica
+from bus.schema import GeoPoint, PositionReport, Source, SourceKind, TrackStatus
+from bus.services.fusion import FusionService
+from tests.bus_helpers import client
+
+FAST_AGEING = FusionConfig(reorder_window_s=0.1, delete_after_s=3.0, platform_delete_after_s=3.0)
+
+
+def test_simulator_to_fusion_to_two_vehicles_one_late(own_broker) -> None:
+    broker = BrokerConfig.from_url(own_broker.url)
+    with FusionService(broker, FAST_AGEING, snapshot_rate_hz=2.0).start_in_background() as fusion:
+        early = client(own_broker.url, "vehicle-early")
+        early_picture = PictureReplica(early)
+        with early:
+            command = [sys.executable, "-m", "bus.cli", "sim", "--scenario", "smoke", "--broker", own_broker.url]
+            result = subprocess.run([*command, "--speed", "10", "--duration", "40"], capture_output=True, timeout=60)
+            assert result.returncode == 0, result.stderr.decode()
+            assert early_picture.wait_for(lambda tracks: len(tracks) >= 3, timeout_s=5)
+
+            late = client(own_broker.url, "vehicle-late")
+            late_picture = PictureReplica(late)
+            with late:
+                joined = time.monotonic()
+                assert late_picture.wait_for(lambda tracks: tracks == early_picture.tracks(), timeout_s=1.0)
+                assert time.monotonic() - joined < 1.0
+                picture = early_picture.tracks()
+                assert any(t.platform_id == "drone-1" and t.disposition == "friendly" for t in picture.values())
+                assert any(t.status == TrackStatus.CONFIRMED and t.platform_id is None for t in picture.values())
+
+                # No more data: every track goes stale and must vanish from both vehicles.
+                assert early_picture.wait_for(lambda tracks: not tracks, timeout_s=15)
+                assert late_picture.wait_for(lambda tracks: not tracks, timeout_s=2)
+                assert early_picture.figures.drops >= len(picture)
+        assert fusion.core.figures.accepted > 100
+
+
+def report(source_id: str, lat: float, time: datetime, msg_id: str | None = None) -> PositionReport:
+    extra = {"msg_id": msg_id} if msg_id else {}
+    return PositionReport(
+        source=Source(id=source_id, kind=SourceKind.POSITION),
+        time=time,
+        platform_id="ifv-9",
+        position=GeoPoint(lat=lat, lon=10.0),
+        **extra,
+    )
+
+
+def test_bad_input_is_counted_and_leaves_the_picture_unharmed(own_broker) -> None:
+    broker = BrokerConfig.from_url(own_broker.url)
+    topic = topics.observation("position", "ifv-9.gps")
+    with FusionService(broker, FAST_AGEING).start_in_background() as fusion, client(own_broker.url, "bad") as bus:
+        vehicle = client(own_broker.url, "vehicle")
+        picture = PictureReplica(vehicle)
+        with vehicle:
+            now = datetime.now(UTC)
+            bus.publish(topic, report("ifv-9.gps", 54.0, now))
+            assert picture.wait_for(lambda tracks: "P-ifv-9" in tracks, timeout_s=5)
+
+            bus.publish_raw(topic, b"\x00\xffgarbage", content_type=None)
+            bus.publish(topic, report("ifv-9.gps", 63.0, now + timedelta(seconds=1)))  # 1,000 km in a second
+            for _ in range(1000):
+                bus.publish(topic, report("ifv-9.gps", 54.00001, now + timedelta(seconds=2), msg_id="same"))
+            bus.publish(topic, report("ifv-9.gps", 54.0, now + timedelta(days=365 * 70)))  # far future
+            bus.publish(topic, report("ifv-9.gps", 54.0, now - timedelta(days=365 * 20)))  # far past
+            assert bus.wait_acknowledged(10)
+            deadline = time.monotonic() + 10
+            while fusion.figures().get("verdict_duplicate", 0) < 999 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.5)
+
+            figures = fusion.figures()
+            assert figures["rejected_undecodable"] == 1
+            assert figures["verdict_absurd"] == 1
+            assert figures["verdict_duplicate"] == 999
+            assert figures["verdict_future"] == 1
+            assert figures["verdict_late"] == 1
+            track = picture.tracks()["P-ifv-9"]
+            assert track.position.lat == pytest.approx(54.0, abs=1e-3)
+            assert list(picture.tracks()) == ["P-ifv-9"]
+            assert fusion._runner is not None and fusion._runner.is_alive()
+    assert codec.MSGPACK  # the service was fed the default encoding
