@@ -219,7 +219,8 @@ class PositionReport(Envelope):
     """Circular error (CoT `ce`): 1-sigma horizontal position error in metres."""
     le_m: NonNegative | None = None
     """Linear error (CoT `le`): 1-sigma vertical position error in metres."""
-    environment: Environment = Environment.LAND
+    environment: Environment = Environment.UNKNOWN
+    """UNKNOWN lets the fusion judge by height (a bare GPS receiver does not know)."""
     platform_type: Text = ""
     callsign: Text = ""
 

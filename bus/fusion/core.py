@@ -35,6 +35,7 @@ from bus.fusion.kalman import (
 from bus.fusion.scan import Scan, from_sensor, from_video
 from bus.fusion.store import COASTING, CONFIRMED, STATUSES, TENTATIVE, TrackTable
 from bus.schema import (
+    Environment,
     GeoPoint,
     PositionReport,
     SensorReading,
@@ -307,8 +308,13 @@ class FusionCore:
             scan.disposition[dets],
             cfg.disposition_confirm_k,
         )
-        x = t.x[rows]
+        self._infer_environment(rows)
+
+    def _infer_environment(self, rows: Rows) -> None:
+        """Air, land or surface from height above the ground and the class evidence."""
         assert self._frame is not None
+        cfg, t = self.config, self._table
+        x = t.x[rows]
         height = x[:, 2] + (x[:, 0] ** 2 + x[:, 1] ** 2) / (2.0 * _EARTH_RADIUS_M)
         height += self._frame.origin.hae_m - cfg.ground_hae_m
         t.environment[rows] = identity.infer_environment(
@@ -361,7 +367,10 @@ class FusionCore:
             t.status[row] = CONFIRMED
             t.hits[row] += 1
             self._updated.add(tid)
-        t.environment[row] = identity.ENVIRONMENTS.index(report.environment)
+        if report.environment == Environment.UNKNOWN:  # e.g. a bare GPS: judge by height and class
+            self._infer_environment(np.array([row]))
+        else:
+            t.environment[row] = identity.ENVIRONMENTS.index(report.environment)
         t.touch(row, report.source.id, report.source.kind, time_us)
         self._absorb(row)
 

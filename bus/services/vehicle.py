@@ -20,7 +20,7 @@ from rich.text import Text
 from adapters.base import Adapter
 from bus.client import BrokerConfig
 from bus.replica import PictureReplica
-from bus.schema import GeoPoint, PositionReport, Track, utc_now
+from bus.schema import Environment, GeoPoint, PositionReport, Track, utc_now
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ class VehicleNavigation(Adapter[OwnFix]):
             velocity_enu_mps=native.velocity_enu_mps,
             heading_deg=float(np.degrees(np.arctan2(east, north)) % 360.0),
             ce_m=3.0,
+            environment=Environment.LAND,
             platform_type="combat vehicle",
             callsign=self.vehicle_id,
         )
