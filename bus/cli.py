@@ -13,20 +13,30 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("bus.services.sim", "run a scenario through the adapters onto the bus, or into a recording"),
     "fusion": ("bus.services.fusion", "the fusion service: observations in, the shared picture out"),
     "vehicle": ("bus.services.vehicle", "a vehicle node: the shared picture, sorted by distance"),
+    "up": ("bus.services.stack", "the whole stack in one command: broker, fusion, scenario, vehicles"),
+    "health": ("bus.services.health", "exit 0 if a node is online on the bus (for health checks)"),
     "eval": ("bus.services.evaluate", "the picture's accuracy against ground truth"),
     "record": ("bus.services.recorder", "record bus traffic into a file"),
     "replay": ("bus.services.replayer", "replay a recording onto the bus, or offline through the fusion core"),
 }
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The `rampart` parser; only `command`'s module is imported (the others cost start-up time)."""
     parser = argparse.ArgumentParser(prog="rampart", description="Rampart: a shared battle-space data-fusion bus")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
-        module.configure(commands.add_parser(name, help=help_text, description=help_text))
-    args = parser.parse_args(argv)
+        subparser = commands.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            importlib.import_module(module_name).configure(subparser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

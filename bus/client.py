@@ -154,6 +154,7 @@ class BusClient:
         backoff_s: tuple[float, float] = (0.2, 10.0),
         state_figures: Callable[[], dict[str, float]] | None = None,
         session_base: int | None = None,
+        state_interval_s: float = 5.0,
     ) -> None:
         self.node_id = node_id
         self.source = Source(id=node_id, kind=kind)
@@ -167,6 +168,7 @@ class BusClient:
         self._publish_timeout_s = publish_timeout_s
         self._backoff_s = backoff_s
         self._state_figures = state_figures or dict
+        self._state_interval_s = state_interval_s
         self._max_unacked = max_unacked
         self._unacked: deque[mqtt.MQTTMessageInfo] = deque()
         self._unacked_lock = threading.Lock()
@@ -245,9 +247,13 @@ class BusClient:
             try:
                 self._set_will()
                 self._mqtt.connect(self.config.host, self.config.port, self.config.keepalive_s)
+                next_state = time.monotonic() + self._state_interval_s
                 while self._mqtt.loop(timeout=0.1) == mqtt.MQTT_ERR_SUCCESS:
                     if self._connected.is_set():
                         delay = self._backoff_s[0]
+                        if time.monotonic() >= next_state:
+                            self.publish_state()
+                            next_state = time.monotonic() + self._state_interval_s
                     if self._stopping.is_set():
                         return
             except OSError as error:
@@ -282,7 +288,8 @@ class BusClient:
         )
 
     def publish_state(self) -> None:
-        """Republish the retained birth with fresh figures (services call this periodically)."""
+        """Republish the retained birth with fresh figures (the network thread does it every
+        `state_interval_s`)."""
         self.publish(topics.node_state(self.node_id), self._state(online=True), qos=1, retain=True)
 
     def _on_connect(

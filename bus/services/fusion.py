@@ -4,8 +4,8 @@ Subscribes to every observation, feeds the core, publishes each changed track re
 topic, clears dropped ones (empty retained message), publishes the snapshot at a fixed rate, and
 reports its own figures in its retained NodeState.
 
-The picture's clock follows the data (`StreamClock`): so a scenario or a replay at 10x real time
-makes a picture at 10x, while a silent bus still ages its tracks at wall-clock speed.
+The picture's clock follows the data (`bus.clock.StreamClock`): a scenario or a replay at 10x real
+time makes a picture at 10x, while a silent bus still ages its tracks at wall-clock speed.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import asdict
-from datetime import datetime, timedelta
 
 import numpy as np
 
 from bus import topics
 from bus.client import BrokerConfig, BusClient, Delivery
+from bus.clock import StreamClock
 from bus.fusion import FusionConfig, FusionCore, VerdictKind
 from bus.fusion.picture import PictureFeed
 from bus.schema import Envelope, GeoPoint, SourceKind, utc_now
@@ -53,24 +53,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-class StreamClock:
-    """The picture's clock: jumps to the newest accepted observation time, runs at wall speed between
-    them, never goes back. Before any data it is the wall clock."""
-
-    def __init__(self) -> None:
-        self._anchor: datetime | None = None
-        self._anchor_wall = 0.0
-
-    def now(self) -> datetime:
-        if self._anchor is None:
-            return utc_now()
-        return self._anchor + timedelta(seconds=time.monotonic() - self._anchor_wall)
-
-    def observe(self, observed: datetime) -> None:
-        if observed > self.now():
-            self._anchor, self._anchor_wall = observed, time.monotonic()
-
-
 class FusionService:
     """Wires `FusionCore` + `PictureFeed` to the bus. Callbacks only queue; one thread fuses."""
 
@@ -94,7 +76,7 @@ class FusionService:
         self._runner: threading.Thread | None = None
         self._received = 0
         self._latencies_ms: deque[float] = deque(maxlen=10_000)
-        self._rate_window: deque[tuple[float, int]] = deque(maxlen=50)
+        self._rate_window: deque[tuple[float, int]] = deque(maxlen=10)
         self.client.subscribe(topics.ALL_OBSERVATIONS, self._on_observation)
 
     def _on_observation(self, message: Envelope, delivery: Delivery) -> None:
@@ -126,7 +108,7 @@ class FusionService:
     def run(self, duration_s: float | None = None) -> None:
         """Fuse until stopped (or for `duration_s`): ingest, step the picture, publish."""
         deadline = time.monotonic() + duration_s if duration_s else None
-        next_snapshot = next_state = time.monotonic()
+        next_snapshot = next_rate_sample = time.monotonic()
         pending: list[float] = []
         while not self._stopping.is_set() and (deadline is None or time.monotonic() < deadline):
             started = time.monotonic()
@@ -143,10 +125,9 @@ class FusionService:
             if started >= next_snapshot:
                 self.client.publish(topics.snapshot(), self.feed.snapshot(self.clock.now(), utc_now()), retain=True)
                 next_snapshot = started + self._snapshot_period_s
-            if started >= next_state:
+            if started >= next_rate_sample:
                 self._rate_window.append((started, self._received))
-                self.client.publish_state()
-                next_state = started + 5.0
+                next_rate_sample = started + 1.0
             self._stopping.wait(max(0.0, self._tick_s - (time.monotonic() - started)))
 
     def _ingest_inbox(self) -> list[float]:

@@ -19,8 +19,9 @@ from rich.text import Text
 
 from adapters.base import Adapter
 from bus.client import BrokerConfig
+from bus.clock import StreamClock
 from bus.replica import PictureReplica
-from bus.schema import Environment, GeoPoint, PositionReport, Track, utc_now
+from bus.schema import Environment, GeoPoint, PositionReport, Track
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--velocity", default="0,0", help="constant VE,VN in m/s (default 0,0: parked)")
     parser.add_argument("--report-rate", type=float, default=1.0, help="own position reports per second (default 1)")
     parser.add_argument("--headless", action="store_true", help="print a summary line instead of the live table")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "picture"),
+        default="wall",
+        help="time stamps of own reports: the wall clock, or the picture's (for scenarios run faster than real time)",
+    )
     parser.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
 
 
@@ -73,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
     ve, vn = (float(part) for part in args.velocity.split(","))
     start, started = GeoPoint(lat=lat, lon=lon), time.monotonic()
     navigation = VehicleNavigation(args.id, BrokerConfig.from_env(args.broker))
-    replica = PictureReplica(navigation.client)
+    clock = StreamClock()
+    follow = (lambda track: clock.observe(track.updated)) if args.clock == "picture" else None
+    replica = PictureReplica(navigation.client, on_created=follow, on_updated=follow)
     deadline = started + args.duration if args.duration else None
     live = None if args.headless else Live(console=Console(), auto_refresh=False)
     with navigation, live or contextlib.nullcontext():
@@ -81,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             elapsed = time.monotonic() - started
             lat_now, lon_now, _ = pymap3d.enu2geodetic(ve * elapsed, vn * elapsed, 0.0, start.lat, start.lon, 0.0)
             own = GeoPoint(lat=float(lat_now), lon=float(lon_now))
-            navigation.submit(OwnFix(utc_now(), own, (ve, vn, 0.0)))
+            navigation.submit(OwnFix(clock.now(), own, (ve, vn, 0.0)))
             if live is None:
                 print(summary(args.id, replica), file=sys.stderr, flush=True)
             else:

@@ -1,0 +1,273 @@
+"""`rampart up`: the whole stack in one command on a laptop.
+
+A broker (the one given, else a local Mosquitto on a free port), the fusion service, the scenario's
+adapters (`rampart sim`) and N vehicle nodes run as supervised child processes; a live view shows
+the picture, the message rates and every node's state. Ctrl-C (or `--duration`) stops everything:
+children get SIGINT, then SIGTERM, then SIGKILL, and no process is left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from bus import topics
+from bus.client import BrokerConfig, BusClient, Delivery
+from bus.eval import EvalConfig, evaluate
+from bus.replica import PictureReplica
+from bus.schema import Envelope, GroundTruth, NodeState, SourceKind, Track
+from bus.services.broker import INSTALL_HINT, BrokerUnavailable, LocalMosquitto
+from simulators import ScenarioError, load_scenario
+
+RESTART_LIMIT = 3
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scenario", default="smoke", help="built-in name (smoke, baltic-patrol, stress) or a .toml")
+    parser.add_argument("--vehicles", type=int, default=2, help="vehicle nodes to start (default 2)")
+    parser.add_argument("--broker", help="use this broker (default: start a local Mosquitto on a free port)")
+    parser.add_argument("--duration", type=float, help="run headless this many seconds, then print a summary")
+    parser.add_argument("--speed", type=float, default=1.0, help="scenario speed, times real time (default 1)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        scenario = load_scenario(args.scenario)
+    except ScenarioError as error:
+        print(f"rampart up: {error}", file=sys.stderr)
+        return 2
+    try:
+        local = None if args.broker else LocalMosquitto().start()
+    except BrokerUnavailable as error:
+        print(
+            f"rampart up: {error}\n{INSTALL_HINT}" if str(error) != INSTALL_HINT else f"rampart up: {error}",
+            file=sys.stderr,
+        )
+        return 3
+    url = args.broker or (local.url if local else "")
+    logs = Path(tempfile.mkdtemp(prefix="rampart-up-"))
+    children = _children(args, url, scenario.origin.lat, scenario.origin.lon)
+    stack = Stack(children, logs)
+    monitor = Monitor(BrokerConfig.from_env(url), scenario.name)
+    try:
+        monitor.start()
+        stack.start()
+        if args.duration:
+            stack.supervise_until(time.monotonic() + args.duration)
+        else:
+            with Live(console=Console(), auto_refresh=False) as live:
+                stack.supervise_until(None, lambda: live.update(monitor.view(stack, url), refresh=True))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+        monitor.stop()
+        if local:
+            local.close()
+    print(monitor.summary(stack, logs))
+    return 0 if monitor.replica.tracks() or not args.duration else 1
+
+
+@dataclass
+class Child:
+    """One supervised process: its name, command, and whether finishing is normal for it."""
+
+    name: str
+    command: list[str]
+    may_finish: bool = False
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    status: str = "starting"
+
+
+def _children(args: argparse.Namespace, url: str, lat: float, lon: float) -> list[Child]:
+    rampart = [sys.executable, "-m", "bus.cli"]
+    clock = "wall" if args.speed == 1 else "picture"
+    sim = [*rampart, "sim", "--scenario", args.scenario, "--broker", url, "--speed", str(args.speed)]
+    vehicles = [
+        Child(
+            f"vehicle-{index}",
+            [
+                *rampart,
+                "vehicle",
+                "--id",
+                f"vehicle-{index}",
+                "--broker",
+                url,
+                "--headless",
+                "--clock",
+                clock,
+                "--position",
+                f"{lat:.6f},{lon + 0.002 * index:.6f}",
+            ],
+        )
+        for index in range(1, args.vehicles + 1)
+    ]
+    return [Child("fusion", [*rampart, "fusion", "--broker", url]), Child("sim", sim, may_finish=True), *vehicles]
+
+
+class Stack:
+    """Starts, restarts (a bounded number of times) and stops the children."""
+
+    def __init__(self, children: list[Child], logs: Path) -> None:
+        self.children = children
+        self.logs = logs
+        self.started = time.monotonic()
+
+    def _spawn(self, child: Child) -> None:
+        log = (self.logs / f"{child.name}.log").open("ab")
+        # Own process group: a Ctrl-C in the terminal reaches us, and we stop the children in order.
+        child.process = subprocess.Popen(
+            child.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+        log.close()
+        child.status = "running"
+
+    def start(self) -> None:
+        self._spawn(self.children[0])  # fusion first, so it hears the scenario from its start
+        time.sleep(0.5)
+        for child in self.children[1:]:
+            self._spawn(child)
+
+    def supervise_until(self, deadline: float | None, tick: Callable[[], None] | None = None) -> None:
+        while deadline is None or time.monotonic() < deadline:
+            for child in self.children:
+                code = child.process.poll() if child.process else None
+                if code is None or child.status in ("finished", "failed"):
+                    continue
+                if code == 0 and child.may_finish:
+                    child.status = "finished"
+                elif child.restarts < RESTART_LIMIT:
+                    child.restarts += 1
+                    self._spawn(child)
+                    child.status = f"restarted ({child.restarts})"
+                else:
+                    child.status = "failed"
+            if tick:
+                tick()
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        """SIGINT (clean shutdown: offline states published), then SIGTERM, then SIGKILL."""
+        for sig, grace in ((signal.SIGINT, 5.0), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+            running = [c for c in self.children if c.process and c.process.poll() is None]
+            for child in running:
+                assert child.process is not None
+                os.killpg(child.process.pid, sig)
+            deadline = time.monotonic() + grace
+            for child in running:
+                assert child.process is not None
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.process.wait(max(0.0, deadline - time.monotonic()))
+        for child in self.children:
+            if child.process and child.status == "running":
+                child.status = "stopped"
+
+
+@dataclass
+class Monitor:
+    """Watches the bus from inside `rampart up`: the picture, node states, rates, and truth."""
+
+    broker: BrokerConfig
+    scenario: str
+    client: BusClient = field(init=False)
+    replica: PictureReplica = field(init=False)
+    states: dict[str, NodeState] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=lambda: {"observations": 0, "track updates": 0})
+    frames: list[tuple[GroundTruth, list[Track]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self.client = BusClient(f"up-monitor-{os.getpid()}", SourceKind.TOOL, self.broker, role="monitor")
+        self.replica = PictureReplica(self.client)
+        self.client.subscribe(topics.ALL_NODE_STATES, self._on_state)
+        self.client.subscribe(topics.truth(self.scenario), self._on_truth)
+        self.client.subscribe_raw(topics.ALL_OBSERVATIONS, self._count("observations"), qos=0)
+        self.client.subscribe_raw(topics.ALL_TRACKS, self._count("track updates"), qos=0)
+        self._started = time.monotonic()
+
+    def _count(self, key: str) -> Callable[[mqtt.MQTTMessage], None]:
+        def count(msg: mqtt.MQTTMessage) -> None:
+            self.counts[key] += 1
+
+        return count
+
+    def _on_state(self, message: Envelope, delivery: Delivery) -> None:
+        assert isinstance(message, NodeState)
+        self.states[message.source.id] = message
+
+    def _on_truth(self, message: Envelope, delivery: Delivery) -> None:
+        assert isinstance(message, GroundTruth)
+        with self._lock:
+            self.frames.append((message, list(self.replica.tracks().values())))
+
+    def start(self) -> None:
+        self.client.start()
+
+    def stop(self) -> None:
+        self.client.stop()
+
+    def view(self, stack: Stack, url: str) -> Group:
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        tracks = list(self.replica.tracks().values())
+        by_identity: dict[str, int] = {}
+        for track in tracks:
+            by_identity[track.disposition] = by_identity.get(track.disposition, 0) + 1
+        picture = ", ".join(f"{count} {identity}" for identity, count in sorted(by_identity.items())) or "empty"
+        processes = Table(title=f"rampart up: {self.scenario} on {url}  ({elapsed:.0f} s, Ctrl-C stops)")
+        for column in ("process", "status", "restarts"):
+            processes.add_column(column)
+        for child in stack.children:
+            processes.add_row(child.name, child.status, str(child.restarts))
+        nodes = Table(title="nodes on the bus (retained states)")
+        for column in ("node", "role", "state", "figures"):
+            nodes.add_column(column)
+        for node_id, state in sorted(self.states.items()):
+            figures = ", ".join(f"{key} {value:g}" for key, value in list(state.figures.items())[:4])
+            online = Text("online", style="green") if state.online else Text("offline", style="red")
+            nodes.add_row(node_id, state.role, online, figures)
+        rates = "  ".join(f"{key}: {count / elapsed:.0f}/s" for key, count in self.counts.items())
+        confirmed = sum(t.status == "confirmed" for t in tracks)
+        return Group(
+            processes,
+            nodes,
+            Text(f"picture: {len(tracks)} tracks ({confirmed} confirmed): {picture}"),
+            Text(f"rates: {rates}   picture seq {self.replica.picture_seq}"),
+        )
+
+    def summary(self, stack: Stack, logs: Path) -> str:
+        tracks = list(self.replica.tracks().values())
+        with self._lock:
+            frames = [(truth, picture) for truth, picture in self.frames if picture]
+        lines = [
+            f"rampart up: {self.scenario}: {len(tracks)} tracks at the end "
+            f"({sum(t.status == 'confirmed' for t in tracks)} confirmed); "
+            f"{self.counts['observations']} observations, {self.counts['track updates']} track updates",
+            "processes: " + ", ".join(f"{c.name} {c.status}" for c in stack.children),
+        ]
+        if frames:
+            report = evaluate(frames, EvalConfig())
+            gospa = report.mean_gospa
+            lines.append(
+                f"accuracy over {len(frames)} truth frames: mean GOSPA {gospa:.1f} m (c=100 m)"
+                if gospa is not None
+                else "accuracy: no frame to evaluate"
+            )
+        lines.append(f"logs: {logs}")
+        return "\n".join(lines)
