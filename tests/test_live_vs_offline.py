@@ -1,0 +1,44 @@
+"""The same recording through the live stack and offline gives the same picture, within tolerance."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from bus import topics
+from bus.client import BrokerConfig
+from bus.eval import EvalConfig
+from bus.fusion import FusionConfig
+from bus.recording import open_recording
+from bus.services.evaluate import evaluate_file
+from bus.services.fusion import FusionService
+from bus.services.recorder import Recorder
+from bus.services.replayer import DEFAULT_FILTERS, matching, replay
+from tests.bus_helpers import client
+from tests.recordings import DATA
+
+CONFIG = FusionConfig(reorder_window_s=0.5)
+
+
+def test_live_replay_matches_offline_replay(own_broker, tmp_path: Path) -> None:
+    broker = BrokerConfig.from_url(own_broker.url)
+    live_run = tmp_path / "live.rec"
+    messages = matching(open_recording(DATA / "smoke.rec"), DEFAULT_FILTERS)
+    with (
+        FusionService(broker, CONFIG, snapshot_rate_hz=4.0).start_in_background(),
+        Recorder(live_run, [topics.PICTURE, topics.ALL_TRUTH], broker),
+        client(own_broker.url, "replay") as replayer,
+    ):
+        time.sleep(0.3)
+        replay(replayer, messages, speed=3.0, live_times=True)
+        assert replayer.wait_acknowledged(10)
+        time.sleep(1.0)
+
+    offline, _ = evaluate_file(DATA / "smoke.rec", EvalConfig())
+    live, latency = evaluate_file(live_run, EvalConfig())
+    assert len(live.times) >= 28  # one frame per truth message, less the first ones before a snapshot
+    assert live.mean_gospa == pytest.approx(offline.mean_gospa, abs=10.0)
+    assert float(live.n_tracks.mean()) == pytest.approx(float(offline.n_tracks.mean()), abs=1.0)
+    assert latency is not None and latency.count > 0
