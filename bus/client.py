@@ -15,6 +15,7 @@ What it adds to paho, and why:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -333,11 +334,11 @@ class BusClient:
     # --- publishing --------------------------------------------------------------------------------
 
     def _properties(self, content_type: str) -> Properties | None:
+        """The PUBLISH properties naming `content_type`; built once per content type (paho's
+        constructor costs ~10 us, more than encoding a message)."""
         if not self.config.mqtt5:
             return None
-        properties = Properties(PacketTypes.PUBLISH)
-        properties.ContentType = content_type
-        return properties
+        return _publish_properties(content_type)
 
     def publish(self, topic: str, message: Envelope, qos: int = 1, retain: bool = False) -> None:
         """Encode and publish a model; QoS 1/2 waits for room in the unacknowledged window."""
@@ -502,6 +503,13 @@ class BusClient:
             payload_sha256=hashlib.sha256(payload).hexdigest(),
         )
         self.publish(topics.dead_letter(source_id), letter, qos=1)
+
+
+@functools.cache
+def _publish_properties(content_type: str) -> Properties:
+    properties = Properties(PacketTypes.PUBLISH)
+    properties.ContentType = content_type
+    return properties
 
 
 def _acknowledged(info: mqtt.MQTTMessageInfo) -> bool:

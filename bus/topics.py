@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -101,6 +102,7 @@ def channels() -> dict[str, tuple[str, Address]]:
     return {address.kind_label: (template, address) for template, address in table}
 
 
+@functools.lru_cache(maxsize=4096)
 def parse(topic: str) -> Address:
     """The address of a Rampart topic; ValueError names what is wrong with any other string."""
     prefix = ROOT + "/"

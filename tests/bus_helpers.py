@@ -52,12 +52,12 @@ class Collector:
         return True
 
     def wait_quiet(self, expected: int, quiet_s: float, timeout_s: float) -> int:
-        """Wait for `expected` items, or until none arrived for `quiet_s`; return the count."""
+        """Wait for `expected` items, or (once some came) until none arrived for `quiet_s`; return the count."""
         deadline = time.monotonic() + timeout_s
         with self._changed:
             while len(self.items) < expected and time.monotonic() < deadline:
                 before = len(self.items)
                 self._changed.wait(quiet_s)
-                if len(self.items) == before:
+                if before and len(self.items) == before:
                     break
             return len(self.items)

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from bus import codec, topics
-from bus.client import BackpressureError, BrokerConfig, BusClient
-from bus.schema import DeadLetter, GeoPoint, NodeState, PositionReport, Source, SourceKind
+from bus.client import BackpressureError, BrokerConfig, BusClient, Delivery
+from bus.schema import DeadLetter, Envelope, GeoPoint, NodeState, PositionReport, Source, SourceKind
 from bus.services.broker import LocalMosquitto
 from tests.bus_helpers import Collector, client, unique
 
@@ -160,11 +160,11 @@ def _slow_subscriber_loses(url: str, count: int) -> int:
     received = Collector()
     stalled = []
 
-    def slow(message, topic: str) -> None:
+    def slow(message: Envelope, delivery: Delivery) -> None:
         if not stalled:
             stalled.append(True)
             time.sleep(2.0)  # the network thread stalls: the broker must queue the rest
-        received(message, topic)
+        received(message, delivery)
 
     source_id = unique("burst")
     topic = topics.observation("position", source_id)
