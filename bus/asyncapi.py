@@ -80,9 +80,10 @@ def document(version: str) -> dict[str, Any]:
             "title": "Rampart battle-space bus",
             "version": version,
             "description": (
-                "Every message is msgpack (content type application/msgpack, the default) or JSON "
-                "(application/json), named by the MQTT 5 content-type property; without it the first byte "
-                "decides. Times: msgpack Timestamp extension or RFC 3339 UTC. Readers ignore unknown "
+                "Every message is msgpack (application/msgpack, the default) or JSON (application/json). "
+                "JSON publishers set the MQTT 5 content-type property; without one (msgpack from Rampart's own "
+                "clients, or any MQTT 3.1.1 client) the first byte decides. Times: msgpack Timestamp extension "
+                "or RFC 3339 UTC. Readers ignore unknown "
                 f"fields; the major version is in each message's `schema` field (/{SCHEMA_MAJOR})."
             ),
         },

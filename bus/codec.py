@@ -1,7 +1,9 @@
 """Bytes <-> schema models: msgpack (the default) and JSON, one typed error for every failure.
 
-The encoding is named by the MQTT 5 content-type property. MQTT 3.1.1 has no properties, so when the
-content type is missing the first byte decides: a JSON object starts with `{` (after optional
+The encoding is named by the MQTT 5 content-type property. Rampart's own publishers leave it out
+for msgpack, the default (building and parsing the property cost more than encoding the message),
+and MQTT 3.1.1 has no properties at all; so when the content type is missing the first byte
+decides: a JSON object starts with `{` (after optional
 whitespace), a msgpack map with 0x80-0x8f, 0xde or 0xdf; nothing else is accepted.
 
 msgpack carries times as the standard Timestamp extension (type -1); JSON carries them as RFC 3339.
