@@ -63,7 +63,7 @@ class OfflineFusion:
                 clock = next_snapshot = now
             while clock + self.tick <= now:
                 clock += self.tick
-                self.feed.step(clock)
+                self.core.advance(clock)  # nothing is published offline: no track models to build
             message = self._decode(record)
             if isinstance(message, GroundTruth):
                 self.feed.step(now)
