@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import contextlib
 import itertools
 import math
 import multiprocessing as mp
@@ -45,7 +44,6 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing.synchronize import Barrier
@@ -70,6 +68,7 @@ from bus.schema import (
     SourceKind,
     TrackUpdate,
 )
+from bus.services.broker import broker_url
 
 REPO = Path(__file__).resolve().parents[1]
 MP = mp.get_context("spawn")
@@ -82,18 +81,6 @@ PAHO_CEILING_MSG_S = 19_000
 
 
 # --- infrastructure ------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def broker_url(external: str | None) -> Iterator[str]:
-    """The URL of --broker, or of a fresh LocalMosquitto (a fresh one per run: no retained leftovers)."""
-    if external:
-        yield external
-        return
-    from bus.services.broker import LocalMosquitto
-
-    with LocalMosquitto() as broker:
-        yield broker.url
 
 
 class FusionProcess:

@@ -26,8 +26,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from bus import codec, topics
 from bus.client import BrokerConfig
 from bus.offline import OfflineFusion
 from bus.recording import open_recording
+from bus.services.broker import broker_url
 from bus.services.recorder import Recorder
 
 MP = mp.get_context("spawn")
@@ -295,17 +295,6 @@ def spread(values: list[float], fmt: str = "{:.0f}") -> str:
     return (
         f"median {fmt.format(statistics.median(values))} (min {fmt.format(min(values))}, max {fmt.format(max(values))})"
     )
-
-
-@contextmanager
-def broker_url(external: str | None) -> Iterator[str]:
-    if external:
-        yield external
-        return
-    from bus.services.broker import LocalMosquitto
-
-    with LocalMosquitto() as broker:
-        yield broker.url
 
 
 def main() -> None:

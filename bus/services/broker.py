@@ -13,6 +13,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO_CONFIG = Path(__file__).resolve().parents[2] / "mosquitto.conf"
@@ -120,3 +122,13 @@ def _local_config(template: str, port: int, overrides: dict[str, str]) -> str:
         # Mosquitto started as root drops to user `mosquitto`; stay who we are so it can read our files.
         lines.append(f"user {getpass.getuser()}")
     return "\n".join(lines) + "\n"
+
+
+@contextmanager
+def broker_url(given: str | None) -> Iterator[str]:
+    """`given` if there is one, else the URL of a fresh local Mosquitto, closed on exit."""
+    if given:
+        yield given
+        return
+    with LocalMosquitto() as broker:
+        yield broker.url
