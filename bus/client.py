@@ -156,7 +156,10 @@ class BusClient:
         state_figures: Callable[[], dict[str, float]] | None = None,
         session_base: int | None = None,
         state_interval_s: float = 5.0,
+        announce: bool = True,
     ) -> None:
+        """`announce=False` is for short-lived tools (health checks): no birth, no last will, no
+        retained state left behind on the broker."""
         self.node_id = node_id
         self.source = Source(id=node_id, kind=kind)
         self.config = config or BrokerConfig.from_env()
@@ -170,6 +173,7 @@ class BusClient:
         self._backoff_s = backoff_s
         self._state_figures = state_figures or dict
         self._state_interval_s = state_interval_s
+        self._announce = announce
         self._max_unacked = max_unacked
         self._unacked: deque[mqtt.MQTTMessageInfo] = deque()
         self._unacked_lock = threading.Lock()
@@ -218,7 +222,7 @@ class BusClient:
 
     def stop(self) -> None:
         """Mark the node offline (retained), disconnect cleanly and end the network thread."""
-        if self._connected.is_set():
+        if self._connected.is_set() and self._announce:
             info = self.publish_raw(
                 topics.node_state(self.node_id), codec.encode(self._state(online=False)), qos=1, retain=True
             )
@@ -246,13 +250,14 @@ class BusClient:
         delay = self._backoff_s[0]
         while not self._stopping.is_set():
             try:
-                self._set_will()
+                if self._announce:
+                    self._set_will()
                 self._mqtt.connect(self.config.host, self.config.port, self.config.keepalive_s)
                 next_state = time.monotonic() + self._state_interval_s
                 while self._mqtt.loop(timeout=0.1) == mqtt.MQTT_ERR_SUCCESS:
                     if self._connected.is_set():
                         delay = self._backoff_s[0]
-                        if time.monotonic() >= next_state:
+                        if self._announce and time.monotonic() >= next_state:
                             self.publish_state()
                             next_state = time.monotonic() + self._state_interval_s
                     if self._stopping.is_set():
@@ -272,7 +277,6 @@ class BusClient:
             codec.encode(self._state(online=False, session=self.session + 1)),
             qos=1,
             retain=True,
-            properties=self._properties(codec.MSGPACK),
         )
 
     def _state(self, online: bool, session: int | None = None) -> NodeState:
@@ -309,13 +313,8 @@ class BusClient:
         self.figures.connects += 1
         for topic_filter, qos in self._subscriptions.items():
             client.subscribe(topic_filter, qos)
-        client.publish(
-            topics.node_state(self.node_id),
-            codec.encode(self._state(online=True)),
-            qos=1,
-            retain=True,
-            properties=self._properties(codec.MSGPACK),
-        )
+        if self._announce:
+            client.publish(topics.node_state(self.node_id), codec.encode(self._state(online=True)), qos=1, retain=True)
         log.debug("%s: connected to %s (session %d)", self.node_id, self.config.url, self.session)
         self._connected.set()
 

@@ -1,0 +1,42 @@
+# syntax=docker/dockerfile:1
+# One image for every Rampart service: `docker run IMAGE fusion`, `... vehicle --id ifv-7 --headless`.
+# The broker is not in it: use eclipse-mosquitto:2 (docker-compose.yml) or any MQTT 5 broker.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
+
+# The services run as this user, not as root.
+RUN useradd --system --uid 10001 --user-group --create-home --shell /usr/sbin/nologin rampart
+
+WORKDIR /opt/rampart
+
+# Dependencies first, read from pyproject.toml alone: this layer is rebuilt only when they change,
+# not at every edit of the source. All of them come as wheels; no compiler is needed.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > requirements.txt \
+    && pip install -r requirements.txt
+
+# Then the project itself (README.md is the package's long description).
+COPY README.md ./
+COPY bus ./bus
+COPY adapters ./adapters
+COPY simulators ./simulators
+RUN pip install --no-deps . && rm -rf build ./*.egg-info
+
+# Configuration by environment: RAMPART_BROKER (mqtt://host:port or mqtts://...), and as needed
+# RAMPART_USERNAME, RAMPART_PASSWORD, RAMPART_CA_FILE, RAMPART_CERT_FILE, RAMPART_KEY_FILE.
+ENV RAMPART_BROKER=mqtt://mosquitto:1883
+
+USER rampart
+WORKDIR /home/rampart
+
+# SIGINT, not SIGTERM: Python turns it into KeyboardInterrupt, so a node marks itself offline
+# (retained) and disconnects cleanly; SIGTERM to PID 1 would be ignored until the SIGKILL.
+STOPSIGNAL SIGINT
+ENTRYPOINT ["rampart"]
+CMD ["--help"]
