@@ -43,3 +43,15 @@ def test_rampart_up_says_what_is_wrong_with_a_scenario(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.startswith(f"rampart up: {scenario}: duration_s:")
+
+
+def test_rampart_up_says_what_to_install_when_no_broker_answers() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bus.cli", "up", "--broker", "mqtt://127.0.0.1:9", "--duration", "1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 3
+    assert result.stderr.startswith("rampart up: could not connect to mqtt://127.0.0.1:9 within 5 s")
+    assert "sudo apt-get install -y mosquitto" in result.stderr

@@ -54,19 +54,21 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         local = None if args.broker else LocalMosquitto().start()
-    except BrokerUnavailable as error:
-        print(
-            f"rampart up: {error}\n{INSTALL_HINT}" if str(error) != INSTALL_HINT else f"rampart up: {error}",
-            file=sys.stderr,
-        )
+    except BrokerUnavailable as error:  # its message says what to install
+        print(f"rampart up: {error}", file=sys.stderr)
         return 3
     url = args.broker or (local.url if local else "")
-    logs = Path(tempfile.mkdtemp(prefix="rampart-up-"))
-    children = _children(args, url, scenario.origin.lat, scenario.origin.lon)
-    stack = Stack(children, logs)
     monitor = Monitor(BrokerConfig.from_env(url), scenario.name)
     try:
         monitor.start()
+    except ConnectionError as error:
+        print(f"rampart up: {error}\n{INSTALL_HINT}", file=sys.stderr)
+        if local:
+            local.close()
+        return 3
+    logs = Path(tempfile.mkdtemp(prefix="rampart-up-"))
+    stack = Stack(_children(args, url, scenario.origin.lat, scenario.origin.lon), logs)
+    try:
         stack.start()
         if args.duration:
             stack.supervise_until(time.monotonic() + args.duration)
@@ -218,7 +220,7 @@ class Monitor:
             self.frames.append((message, list(self.replica.tracks().values())))
 
     def start(self) -> None:
-        self.client.start()
+        self.client.start(timeout_s=5.0)
 
     def stop(self) -> None:
         self.client.stop()
