@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import sys
@@ -21,6 +22,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def tune_gc() -> None:
+    """Collect cyclic garbage less often. Every message makes dozens of short-lived, acyclic objects
+    (pydantic models, dicts, floats); at Python's default threshold (700 allocations) the collector
+    ran so often that it took three quarters of the adapters' translation time (measured with
+    bench/sim_speed.py). Memory is still reclaimed at once by reference counting."""
+    gc.set_threshold(200_000, 50, 1000)
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The `rampart` parser; only `command`'s module is imported (the others cost start-up time)."""
     parser = argparse.ArgumentParser(prog="rampart", description="Rampart: a shared battle-space data-fusion bus")
@@ -37,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     command = next((arg for arg in argv if not arg.startswith("-")), None)
     args = build_parser(command).parse_args(argv)
+    tune_gc()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
