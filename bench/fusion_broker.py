@@ -37,7 +37,6 @@ import multiprocessing as mp
 import os
 import pickle
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -53,6 +52,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
+from _report import spread
 
 from adapters.base import Adapter
 from bus import codec, topics
@@ -155,15 +155,6 @@ def percentiles(values: np.ndarray) -> dict[str, float]:
         "max": float(values.max()),
         "mean": float(values.mean()),
     }
-
-
-def spread(values: list[float]) -> str:
-    finite = [v for v in values if math.isfinite(v)]
-    if not finite:
-        return "n/a"
-    if len(finite) == 1:
-        return f"{finite[0]:.1f}"
-    return f"median {statistics.median(finite):.1f} (min {min(finite):.1f}, max {max(finite):.1f})"
 
 
 # --- 1. latency ----------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import paho.mqtt.client as mqtt
+from _report import spread
 
 from bus import codec, topics
 from bus.client import BrokerConfig
@@ -50,6 +51,8 @@ QUIET_S = 3.0
 
 # --- 1. recorder ---------------------------------------------------------------------------------------
 
+
+WHOLE = "{:.0f}"
 
 def _paho(config: BrokerConfig, client_id: str) -> mqtt.Client:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
@@ -204,7 +207,8 @@ def print_record_runs(runs: list[RecordRun], args: argparse.Namespace) -> None:
         if ceiling and recorder:
             ratio = statistics.median(recorder) / statistics.median(ceiling)
             print(
-                f"QoS {qos}: bus ceiling (bare subscriber) {spread(ceiling)} msg/s; recorder {spread(recorder)} msg/s "
+                f"QoS {qos}: bus ceiling (bare subscriber) {spread(ceiling, WHOLE)} msg/s; "
+            f"recorder {spread(recorder, WHOLE)} msg/s "
                 f"= {ratio:.2f} of the ceiling; recorder lost {', '.join(map(str, lost))}"
             )
 
@@ -287,14 +291,6 @@ def run_replay(args: argparse.Namespace, workdir: Path) -> None:
 
 
 # --- main ----------------------------------------------------------------------------------------------
-
-
-def spread(values: list[float], fmt: str = "{:.0f}") -> str:
-    if len(values) == 1:
-        return fmt.format(values[0])
-    return (
-        f"median {fmt.format(statistics.median(values))} (min {fmt.format(min(values))}, max {fmt.format(max(values))})"
-    )
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bus import codec, topics
+from bus import topics
 from bus.client import BrokerConfig
 from bus.fusion import FusionConfig
 from bus.replica import PictureReplica
@@ -92,4 +92,3 @@ def test_bad_input_is_counted_and_leaves_the_picture_unharmed(own_broker) -> Non
             assert track.position.lat == pytest.approx(54.0, abs=1e-3)
             assert list(picture.tracks()) == ["P-ifv-9"]
             assert fusion._runner is not None and fusion._runner.is_alive()
-    assert codec.MSGPACK  # the service was fed the default encoding

@@ -18,7 +18,7 @@ DATA = Path(__file__).parent / "data" / "klv"
 
 
 def packets(name: str) -> list[bytes]:
-    """The stream split into packets by re-encoding nothing: each frame's bytes, via the decoder's framing."""
+    """The stream split into packets at each occurrence of the UAS Local Set key (the samples have none in values)."""
     data = (DATA / name).read_bytes()
     key = data[:16]
     starts = [index for index in range(len(data)) if data.startswith(key, index)]

@@ -47,6 +47,18 @@ def _record(url: str, path: Path, source_id: str) -> list[bytes]:
     return sent
 
 
+def _replay(url: str, source_id: str, recorded: list, speed: float | None, live_times: bool) -> Arrivals:
+    """Replay `recorded` and collect what a subscriber to the source's topic receives, with arrival times."""
+    arrivals = Arrivals()
+    with client(url, "sub") as subscriber, client(url, "replay") as replayer:
+        subscriber.subscribe_raw(topics.observation("position", source_id), arrivals)
+        time.sleep(0.2)
+        replay(replayer, recorded, speed, live_times)
+        assert replayer.wait_acknowledged(5)
+        time.sleep(0.3)
+    return arrivals
+
+
 @pytest.mark.parametrize("speed", [1.0, 10.0])
 def test_record_then_replay_keeps_topics_payloads_order_and_timing(broker, tmp_path: Path, speed: float) -> None:
     source_id = unique("rec")
@@ -59,13 +71,7 @@ def test_record_then_replay_keeps_topics_payloads_order_and_timing(broker, tmp_p
     assert [m.content_type for m in recorded[:2]] == [None, codec.JSON]  # msgpack is the unnamed default
     recorded_span = (recorded[-1].time_us - recorded[0].time_us) / 1e6
 
-    arrivals = Arrivals()
-    with client(broker.url, "sub") as subscriber, client(broker.url, "replay") as replayer:
-        subscriber.subscribe_raw(topics.observation("position", source_id), arrivals)
-        time.sleep(0.2)
-        replay(replayer, recorded, speed, live_times=False)
-        assert replayer.wait_acknowledged(5)
-        time.sleep(0.3)
+    arrivals = _replay(broker.url, source_id, recorded, speed, live_times=False)
     assert [(topic, payload) for _, topic, payload, _ in arrivals.items] == [(m.topic, m.payload) for m in recorded]
     replay_span = arrivals.items[-1][0] - arrivals.items[0][0]
     assert replay_span == pytest.approx(recorded_span / speed, rel=0.25, abs=0.05)
@@ -77,13 +83,7 @@ def test_live_times_move_observation_times_to_now(broker, tmp_path: Path) -> Non
     _record(broker.url, path, source_id)
     _, recorded = read_all(path)
     time.sleep(1.0)
-    arrivals = Arrivals()
-    with client(broker.url, "sub") as subscriber, client(broker.url, "replay") as replayer:
-        subscriber.subscribe_raw(topics.observation("position", source_id), arrivals)
-        time.sleep(0.2)
-        replay(replayer, recorded, None, live_times=True)
-        assert replayer.wait_acknowledged(5)
-        time.sleep(0.3)
+    arrivals = _replay(broker.url, source_id, recorded, None, live_times=True)
     originals = [codec.decode(m.payload, m.content_type) for m in recorded]
     replayed = [codec.decode(payload) for _, _, payload, _ in arrivals.items]
     assert all(isinstance(m, PositionReport) for m in replayed)
