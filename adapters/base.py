@@ -23,7 +23,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import ClassVar, Generic, Literal, TypeVar
 
@@ -178,10 +178,4 @@ class Adapter(ABC, Generic[N]):
         self.client.publish(topics.dead_letter(self.source.id), letter)
 
     def _state_figures(self) -> dict[str, float]:
-        figures = self.figures
-        return {
-            "submitted": figures.submitted,
-            "published": figures.published,
-            "dropped": figures.dropped,
-            "rejected": figures.rejected,
-        }
+        return asdict(self.figures)
