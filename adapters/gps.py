@@ -95,9 +95,7 @@ def _fields(sentence: str, kind: str, counts: tuple[int, ...]) -> list[str]:
         raise NativeFormatError(f"{kind} does not end with a '*hh' checksum")
     computed = checksum(body)
     if computed != int(given, 16):
-        raise NativeFormatError(
-            f"{kind} checksum mismatch: sentence says {given.upper()}, computed {computed:02X}"
-        )
+        raise NativeFormatError(f"{kind} checksum mismatch: sentence says {given.upper()}, computed {computed:02X}")
     fields = body.split(",")
     address = fields[0]
     if len(address) != 5 or not address.endswith(kind):
@@ -113,9 +111,7 @@ def _number(text: str, what: str, signed: bool = False) -> float:
     if not text:
         raise NativeFormatError(f"{what} is empty")
     if not (_SIGNED if signed else _UNSIGNED).fullmatch(text):
-        raise NativeFormatError(
-            f"{what} {text!r} is not {'a' if signed else 'a non-negative'} decimal number"
-        )
+        raise NativeFormatError(f"{what} {text!r} is not {'a' if signed else 'a non-negative'} decimal number")
     return float(text)
 
 

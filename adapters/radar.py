@@ -22,9 +22,7 @@ def translate(scan: RadarScan, source: Source) -> SensorReading:
         return SensorReading(
             source=source,
             time=utc_from_us(scan.time_us),
-            sensor_position=point_from_msl(
-                scan.sensor_latitude_deg, scan.sensor_longitude_deg, scan.sensor_altitude_m
-            ),
+            sensor_position=point_from_msl(scan.sensor_latitude_deg, scan.sensor_longitude_deg, scan.sensor_altitude_m),
             scan_id=scan.scan_index,
             detections=[_detection(plot) for plot in scan.plots],
         )

@@ -44,9 +44,7 @@ def translate(frame: DroneVideoFrame, source: Source) -> VideoMetadata:
             platform_heading_deg=_optional(wrap_360, misb.platform_heading_deg),
             platform_pitch_deg=misb.platform_pitch_deg,
             platform_roll_deg=_optional(wrap_180, misb.platform_roll_deg),
-            sensor_position=_point(
-                misb.sensor_latitude_deg, misb.sensor_longitude_deg, misb.sensor_true_altitude_m
-            ),
+            sensor_position=_point(misb.sensor_latitude_deg, misb.sensor_longitude_deg, misb.sensor_true_altitude_m),
             sensor_hfov_deg=misb.sensor_hfov_deg,
             sensor_vfov_deg=misb.sensor_vfov_deg,
             sensor_relative_azimuth_deg=_optional(wrap_360, misb.sensor_relative_azimuth_deg),

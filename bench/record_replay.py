@@ -54,6 +54,7 @@ QUIET_S = 3.0
 
 WHOLE = "{:.0f}"
 
+
 def _paho(config: BrokerConfig, client_id: str) -> mqtt.Client:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     client.max_inflight_messages_set(INFLIGHT)
@@ -208,7 +209,7 @@ def print_record_runs(runs: list[RecordRun], args: argparse.Namespace) -> None:
             ratio = statistics.median(recorder) / statistics.median(ceiling)
             print(
                 f"QoS {qos}: bus ceiling (bare subscriber) {spread(ceiling, WHOLE)} msg/s; "
-            f"recorder {spread(recorder, WHOLE)} msg/s "
+                f"recorder {spread(recorder, WHOLE)} msg/s "
                 f"= {ratio:.2f} of the ceiling; recorder lost {', '.join(map(str, lost))}"
             )
 

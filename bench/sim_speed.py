@@ -53,5 +53,6 @@ def main() -> None:
     print(f"generate+translate {speed(translate_s)}  (goal >= 50x)")
     print(f"  + msgpack encode {speed(translate_s + encode_s)}  (what `rampart sim --out` does)")
 
+
 if __name__ == "__main__":
     main()

@@ -103,9 +103,7 @@ def decode_on_topic(topic: str, payload: bytes, content_type: str | None = None)
             "schema", f"topic kind {address.kind_label} carries {expected.NAME}, got {message.wire_name()}"
         )
     if address.sender_id is not None and message.source.id != address.sender_id:
-        raise DecodeError(
-            "source.id", f"{message.source.id!r} does not match the topic's source {address.sender_id!r}"
-        )
+        raise DecodeError("source.id", f"{message.source.id!r} does not match the topic's source {address.sender_id!r}")
     return message
 
 

@@ -133,9 +133,7 @@ def _gospa_parts(truth_xy: np.ndarray, est_xy: np.ndarray, c: float, p: float, a
     )
 
 
-def gospa(
-    truth_xy: np.ndarray, est_xy: np.ndarray, c: float = 100.0, p: float = 1, alpha: float = 2
-) -> GospaResult:
+def gospa(truth_xy: np.ndarray, est_xy: np.ndarray, c: float = 100.0, p: float = 1, alpha: float = 2) -> GospaResult:
     """The GOSPA distance between two point sets, (n, d) and (m, d) arrays, with its parts."""
     parts = _gospa_parts(truth_xy, est_xy, c, p, alpha)
     return GospaResult(

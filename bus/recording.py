@@ -329,8 +329,7 @@ def open_recording(path: StrPath) -> Recording:
             newest = max(_FORMATS)
             if version > newest:
                 raise RecordingError(
-                    f"{name} has format version {version}; this Rampart reads versions up to {newest}: "
-                    "upgrade rampart"
+                    f"{name} has format version {version}; this Rampart reads versions up to {newest}: upgrade rampart"
                 )
             raise RecordingError(f"{name} has format version {version}, which no Rampart release wrote")
         header = fmt.read_header(f, name, size)

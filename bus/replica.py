@@ -126,9 +126,10 @@ class PictureReplica:
                 if track_id not in present and seq <= snapshot.picture_seq
             ]
             for track in snapshot.tracks:
-                if self._seq_of.get(track.track_id, -1) <= snapshot.picture_seq and self._tracks.get(
-                    track.track_id
-                ) != track:
+                if (
+                    self._seq_of.get(track.track_id, -1) <= snapshot.picture_seq
+                    and self._tracks.get(track.track_id) != track
+                ):
                     changed.append((track.track_id not in self._tracks, track))
                     self._tracks[track.track_id] = track
                     self._seq_of[track.track_id] = snapshot.picture_seq

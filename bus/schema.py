@@ -329,9 +329,7 @@ class VideoMetadata(Envelope):
     frame_center: GeoPoint | None = None
     footprint_corners: tuple[GeoPoint, GeoPoint, GeoPoint, GeoPoint] | None = None
     """Upper-left, upper-right, lower-right, lower-left."""
-    detections: Annotated[list[VideoDetection], Field(max_length=MAX_DETECTIONS)] = Field(
-        default_factory=list
-    )
+    detections: Annotated[list[VideoDetection], Field(max_length=MAX_DETECTIONS)] = Field(default_factory=list)
 
 
 # --- The picture ----------------------------------------------------------------------------------
@@ -363,9 +361,7 @@ class Track(_Model):
     """CoT / MIL-STD-2525 type, e.g. `a-h-G` (hostile ground)."""
     platform_id: Identifier | None = None
     """Set when the track is a friendly platform that reports its own position."""
-    sources: Annotated[list[SourceContribution], Field(max_length=MAX_SOURCES_PER_TRACK)] = Field(
-        default_factory=list
-    )
+    sources: Annotated[list[SourceContribution], Field(max_length=MAX_SOURCES_PER_TRACK)] = Field(default_factory=list)
     first_seen: UtcTime
     updated: UtcTime
     stale_at: UtcTime

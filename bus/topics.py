@@ -1,11 +1,11 @@
 """The topic namespace: the only module that builds or parses Rampart topic strings.
 
-    rampart/v1/obs/{kind}/{source_id}        adapters -> fusion (kind: video | sensor | position)
-    rampart/v1/picture/tracks/{track_id}     fusion -> vehicles, retained; empty retained = dropped
-    rampart/v1/picture/snapshot              fusion -> vehicles, retained whole picture
-    rampart/v1/node/{node_id}/state          every node, retained birth / last will
-    rampart/v1/deadletter/{source_id}        rejected input with its reason
-    rampart/v1/truth/{scenario_id}           simulators' ground truth, for evaluation only
+rampart/v1/obs/{kind}/{source_id}        adapters -> fusion (kind: video | sensor | position)
+rampart/v1/picture/tracks/{track_id}     fusion -> vehicles, retained; empty retained = dropped
+rampart/v1/picture/snapshot              fusion -> vehicles, retained whole picture
+rampart/v1/node/{node_id}/state          every node, retained birth / last will
+rampart/v1/deadletter/{source_id}        rejected input with its reason
+rampart/v1/truth/{scenario_id}           simulators' ground truth, for evaluation only
 """
 
 from __future__ import annotations

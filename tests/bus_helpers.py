@@ -19,9 +19,7 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{os.getpid()}-{next(_ids)}"
 
 
-def client(
-    url: str, prefix: str = "test", kind: SourceKind = SourceKind.TOOL, **options: object
-) -> BusClient:
+def client(url: str, prefix: str = "test", kind: SourceKind = SourceKind.TOOL, **options: object) -> BusClient:
     return BusClient(unique(prefix), kind, BrokerConfig.from_url(url), **options)  # type: ignore[arg-type]
 
 

@@ -13,9 +13,9 @@ finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinit
 positive = st.floats(min_value=1e-3, max_value=1e4, allow_nan=False)
 identifiers = st.from_regex(r"[A-Za-z0-9_.:-]{1,64}", fullmatch=True)
 texts = st.text(max_size=40)
-times = st.datetimes(
-    min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
-).map(lambda t: t.replace(microsecond=t.microsecond))
+times = st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)).map(
+    lambda t: t.replace(microsecond=t.microsecond)
+)
 
 geo_points = st.builds(
     schema.GeoPoint,

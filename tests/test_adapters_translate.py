@@ -114,9 +114,7 @@ def video_frame(**changes: object) -> DroneVideoFrame:
         altitude_m=3.0,
         sigma_m=5.0,
     )
-    return DroneVideoFrame(
-        drone_id="drone-1", stream_id="drone-1.eo", misb=misb(**changes), detections=(detection,)
-    )
+    return DroneVideoFrame(drone_id="drone-1", stream_id="drone-1.eo", misb=misb(**changes), detections=(detection,))
 
 
 RADAR = Source(id="radar-1", kind=SourceKind.SENSOR, integration="acme-radar")
@@ -257,9 +255,7 @@ def test_the_textbook_nmea_pair() -> None:
         ("270.0", (-V, 0.0, 0.0)),
     ],
 )
-def test_course_over_ground_becomes_an_enu_velocity(
-    course: str, expected: tuple[float, float, float]
-) -> None:
+def test_course_over_ground_becomes_an_enu_velocity(course: str, expected: tuple[float, float, float]) -> None:
     report = gps.translate(gps_fix(rmc=sentence(replaced(RMC_FIELDS, f8=course))), GPS)
     assert report.velocity_enu_mps == pytest.approx(expected, abs=1e-4)
     assert report.heading_deg == float(course) % 360
@@ -374,9 +370,7 @@ def test_well_framed_sentences_with_arbitrary_fields_never_raise_anything_else(g
 
 
 @given(
-    fields=st.lists(
-        st.sampled_from(["", "0", "1", "A", "N", "E", "M", "123519", "230394"]), min_size=14, max_size=14
-    )
+    fields=st.lists(st.sampled_from(["", "0", "1", "A", "N", "E", "M", "123519", "230394"]), min_size=14, max_size=14)
 )
 def test_mixing_good_field_values_never_raises_anything_else(fields: list[str]) -> None:
     gga = sentence(["GPGGA", *fields])

@@ -139,9 +139,10 @@ def test_client_reconnects_after_a_broker_restart(own_broker) -> None:
     received = Collector()
     source_id = unique("gps")
     topic = topics.observation("position", source_id)
-    with client(own_broker.url, "pub", backoff_s=(0.05, 0.5), session_base=0) as publisher, client(
-        own_broker.url, "sub", backoff_s=(0.05, 0.5)
-    ) as subscriber:
+    with (
+        client(own_broker.url, "pub", backoff_s=(0.05, 0.5), session_base=0) as publisher,
+        client(own_broker.url, "sub", backoff_s=(0.05, 0.5)) as subscriber,
+    ):
         subscriber.subscribe(topic, received)
         time.sleep(0.2)
         own_broker.stop()

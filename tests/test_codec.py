@@ -52,9 +52,7 @@ def reason(payload: bytes, content_type: str | None = None) -> str:
 @pytest.mark.parametrize("content_type", codec.CONTENT_TYPES)
 @settings(max_examples=25, deadline=None)
 @given(data=st.data())
-def test_every_model_round_trips(
-    model: type[schema.Envelope], content_type: str, data: st.DataObject
-) -> None:
+def test_every_model_round_trips(model: type[schema.Envelope], content_type: str, data: st.DataObject) -> None:
     message = data.draw(MESSAGES[model])
     payload = codec.encode(message, content_type)
     assert codec.decode(payload, content_type) == message
@@ -84,8 +82,10 @@ def test_unknown_fields_are_ignored() -> None:
         (packed(report(**{"position.lat": math.nan})), "position.lat: Input should be a finite number"),
         (packed(report(**{"position.lon": math.inf})), "position.lon: Input should be a finite number"),
         (packed(report(**{"position.lat": 91.2})), "position.lat: 91.2 is not in [-90, 90]"),
-        (packed(report(time="2026-11-28T12:00:00")), "time: 2026-11-28T12:00:00 has no time zone; "
-         "times must be timezone-aware UTC"),
+        (
+            packed(report(time="2026-11-28T12:00:00")),
+            "time: 2026-11-28T12:00:00 has no time zone; times must be timezone-aware UTC",
+        ),
         (
             packed(report(schema="Rumour/1")),
             "schema: unknown schema 'Rumour/1'; known: DeadLetter, GroundTruth, "

@@ -164,9 +164,7 @@ def brute_force_gospa(x: np.ndarray, y: np.ndarray, c: float, p: float) -> float
     for k in range(min(len(x), len(y)) + 1):
         for rows in itertools.combinations(range(len(x)), k):
             for cols in itertools.permutations(range(len(y)), k):
-                cost = sum(
-                    min(float(np.linalg.norm(x[i] - y[j])), c) ** p for i, j in zip(rows, cols, strict=True)
-                )
+                cost = sum(min(float(np.linalg.norm(x[i] - y[j])), c) ** p for i, j in zip(rows, cols, strict=True))
                 best = min(best, cost + c**p / 2 * (len(x) + len(y) - 2 * k))
     return best ** (1 / p)
 
@@ -185,23 +183,17 @@ def brute_force_ospa(x: np.ndarray, y: np.ndarray, c: float, p: float) -> float:
 
 @settings(max_examples=150, deadline=None)
 @given(point_sets, point_sets, cutoffs, orders)
-def test_gospa_and_ospa_are_the_optima_of_their_definitions(
-    x: np.ndarray, y: np.ndarray, c: float, p: float
-) -> None:
+def test_gospa_and_ospa_are_the_optima_of_their_definitions(x: np.ndarray, y: np.ndarray, c: float, p: float) -> None:
     x, y = x[:4], y[:4]
     result = gospa(x, y, c=c, p=p)
     assert result.total == pytest.approx(brute_force_gospa(x, y, c, p), rel=1e-9, abs=1e-9)
-    assert result.total**p == pytest.approx(
-        result.localisation + result.missed + result.false, rel=1e-9, abs=1e-9
-    )
+    assert result.total**p == pytest.approx(result.localisation + result.missed + result.false, rel=1e-9, abs=1e-9)
     assert ospa(x, y, c=c, p=p) == pytest.approx(brute_force_ospa(x, y, c, p), rel=1e-9, abs=1e-9)
 
 
 @settings(max_examples=200, deadline=None)
 @given(point_sets, point_sets, cutoffs, orders)
-def test_gospa_is_non_negative_and_zero_only_on_equal_sets(
-    x: np.ndarray, y: np.ndarray, c: float, p: float
-) -> None:
+def test_gospa_is_non_negative_and_zero_only_on_equal_sets(x: np.ndarray, y: np.ndarray, c: float, p: float) -> None:
     assert gospa(x, y, c, p).total >= 0
     assert gospa(x, x, c, p).total == pytest.approx(0.0, abs=1e-9)
     equal = sorted(map(tuple, x.tolist())) == sorted(map(tuple, y.tolist()))
@@ -213,10 +205,7 @@ def test_gospa_is_non_negative_and_zero_only_on_equal_sets(
 def test_gospa_triangle_inequality(
     x: np.ndarray, y: np.ndarray, z: np.ndarray, c: float, p: float, alpha: float
 ) -> None:
-    assert (
-        gospa(x, z, c, p, alpha).total
-        <= gospa(x, y, c, p, alpha).total + gospa(y, z, c, p, alpha).total + 1e-9
-    )
+    assert gospa(x, z, c, p, alpha).total <= gospa(x, y, c, p, alpha).total + gospa(y, z, c, p, alpha).total + 1e-9
 
 
 @settings(max_examples=200, deadline=None)
@@ -335,9 +324,7 @@ def obj(object_id: str, position: GeoPoint, platform_id: str | None = None) -> T
 
 
 def truth(second: float, *objects: TruthObject) -> GroundTruth:
-    return GroundTruth(
-        source=SIM, time=T0 + timedelta(seconds=second), scenario_id="s", objects=list(objects)
-    )
+    return GroundTruth(source=SIM, time=T0 + timedelta(seconds=second), scenario_id="s", objects=list(objects))
 
 
 A = obj("A", geo(0, 0))
@@ -362,9 +349,7 @@ def held_by(*track_ids: str | None) -> list[tuple[GroundTruth, list[Track]]]:
         ([None, None, "T1", "T1"], 0, 0),
     ],
 )
-def test_id_switches_and_fragmentations(
-    sequence: list[str | None], switches: int, fragmentations: int
-) -> None:
+def test_id_switches_and_fragmentations(sequence: list[str | None], switches: int, fragmentations: int) -> None:
     report = evaluate(held_by(*sequence))
     assert (report.id_switches, report.fragmentations) == (switches, fragmentations)
     stats = report.objects["A"]
@@ -448,12 +433,8 @@ def test_extrapolation_and_height() -> None:
     # The track was updated 2 s before the truth time, 20 m behind, moving east at 10 m/s, 50 m up.
     frames = [(truth(2, A), [track("T1", geo(-20, 0, 50), updated=T0, velocity=(10.0, 0.0, 0.0))])]
     assert evaluate(frames).mean_position_error_m == pytest.approx(0.0, abs=1e-3)
-    assert evaluate(frames, EvalConfig(extrapolate=False)).mean_position_error_m == pytest.approx(
-        20.0, abs=1e-3
-    )
-    assert evaluate(frames, EvalConfig(horizontal=False)).mean_position_error_m == pytest.approx(
-        50.0, abs=1e-3
-    )
+    assert evaluate(frames, EvalConfig(extrapolate=False)).mean_position_error_m == pytest.approx(20.0, abs=1e-3)
+    assert evaluate(frames, EvalConfig(horizontal=False)).mean_position_error_m == pytest.approx(50.0, abs=1e-3)
 
 
 def test_counts_means_and_maxima() -> None:

@@ -103,10 +103,7 @@ def test_cheyenne_frame_centre_and_corners_near_the_sensor() -> None:
         assert lats is not None and lons is not None
         assert min(lats) < lat < max(lats) and min(lons) < lon < max(lons)
         for corner_lat, corner_lon in zip(lats, lons, strict=True):
-            assert (
-                _distance_m(frame.sensor_latitude_deg, frame.sensor_longitude_deg, corner_lat, corner_lon)
-                < 20_000
-            )
+            assert _distance_m(frame.sensor_latitude_deg, frame.sensor_longitude_deg, corner_lat, corner_lon) < 20_000
 
 
 # --- the two MISB ST 0902.5 Annex C vectors ---------------------------------------------------

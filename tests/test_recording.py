@@ -46,9 +46,7 @@ json_like = st.recursive(
 
 
 def msg(i: int, payload: bytes = b"x" * 30) -> RecordedMessage:
-    return RecordedMessage(
-        1_700_000_000_000_000 + i, f"rampart/v1/obs/sensor/s{i}", payload, "application/msgpack"
-    )
+    return RecordedMessage(1_700_000_000_000_000 + i, f"rampart/v1/obs/sensor/s{i}", payload, "application/msgpack")
 
 
 def recording_bytes(msgs: list[RecordedMessage]) -> tuple[bytes, list[int]]:
@@ -136,9 +134,7 @@ def test_zero_filled_tail_is_a_torn_tail(tmp_path: Path) -> None:
     """After a power loss a file can end in zeros where its last records should be."""
     data, offsets = recording_bytes([msg(0), msg(1)])
     path = write_file(tmp_path / "zeros.rec", data[: offsets[1]] + bytes(5000))
-    with pytest.warns(
-        RecordingWarning, match=f"zero-filled record at offset {offsets[1]}, ignoring the last 5000"
-    ):
+    with pytest.warns(RecordingWarning, match=f"zero-filled record at offset {offsets[1]}, ignoring the last 5000"):
         assert read_all(path)[1] == [msg(0)]
 
 
@@ -184,9 +180,7 @@ def test_future_format_version(tmp_path: Path) -> None:
     path = write_file(tmp_path / "x.rec", MAGIC + struct.pack(">I", 9) + b"anything")
     with pytest.raises(RecordingError) as err:
         open_recording(path)
-    assert (
-        str(err.value) == f"{path} has format version 9; this Rampart reads versions up to 1: upgrade rampart"
-    )
+    assert str(err.value) == f"{path} has format version 9; this Rampart reads versions up to 1: upgrade rampart"
 
 
 def test_format_version_zero_never_existed(tmp_path: Path) -> None:

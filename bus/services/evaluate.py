@@ -98,4 +98,3 @@ def _decoded(records: Iterable[RecordedMessage]) -> Iterator[Envelope]:
     for record in records:
         if _kind(record) in wanted and record.payload:
             yield codec.decode(record.payload, record.content_type)
-
