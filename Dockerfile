@@ -26,6 +26,8 @@ COPY README.md ./
 COPY bus ./bus
 COPY adapters ./adapters
 COPY simulators ./simulators
+COPY fusion ./fusion
+COPY nodes ./nodes
 RUN pip install --no-deps . && rm -rf build ./*.egg-info
 
 # Configuration by environment: RAMPART_BROKER (mqtt://host:port or mqtts://...), and as needed

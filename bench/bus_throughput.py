@@ -542,7 +542,7 @@ def main() -> None:
             config = BrokerConfig.from_url(args.broker)
             where = f"{config.url} (external)"
         else:
-            from bus.services.broker import LocalMosquitto
+            from nodes.broker import LocalMosquitto
 
             broker = LocalMosquitto().start()
             config = BrokerConfig.from_url(broker.url)

@@ -1,7 +1,7 @@
 """The fusion service through a real broker: observation-to-vehicle latency, and detections/s on `stress`.
 
 Every run starts its own Mosquitto (LocalMosquitto with the repository's mosquitto.conf, unless
---broker) and its own fusion service as a subprocess (`python -m bus.cli fusion`), so the fusion
+--broker) and its own fusion service as a subprocess (`python -m nodes.cli fusion`), so the fusion
 competes for the cores as it does in deployment; publishers are separate processes too. The bench
 process holds the vehicle node (a PictureReplica) and reads the fusion's own figures from its retained
 NodeState (the final one, published when it is stopped with SIGINT).
@@ -68,7 +68,7 @@ from bus.schema import (
     SourceKind,
     TrackUpdate,
 )
-from bus.services.broker import broker_url
+from nodes.broker import broker_url
 
 REPO = Path(__file__).resolve().parents[1]
 MP = mp.get_context("spawn")
@@ -96,7 +96,7 @@ class FusionProcess:
         self.monitor.subscribe(topics.node_state(node_id), self._on_state)
         self.monitor.start()
         command = [
-            sys.executable, "-m", "bus.cli", "fusion", "--broker", url, "--id", node_id,
+            sys.executable, "-m", "nodes.cli", "fusion", "--broker", url, "--id", node_id,
             "--tick", str(tick_s), "--reorder-window", str(window_s),
         ]  # fmt: skip
         with self.log_path.open("w") as log_file:
@@ -443,7 +443,7 @@ Generated = list[tuple[int, str, Envelope]]
 
 def generate_stress(seconds: float) -> tuple[Generated, float]:
     """The scenario's observations (no truth), generated once: (emit time us, topic, message), and the time it took."""
-    from bus.services.sim import scenario_for, scenario_messages
+    from nodes.sim import scenario_for, scenario_messages
 
     scenario = scenario_for("stress", seconds)
     started = time.perf_counter()

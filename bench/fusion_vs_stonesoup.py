@@ -2,10 +2,10 @@
 
 The scenario is written once to a recording in a temporary directory; both trackers read the same
 decoded messages (generation and decoding are not timed). Rampart's `FusionCore` is driven exactly as
-`bus.offline.OfflineFusion` drives it (ticks of 0.1 s, a picture at every truth frame); Stone Soup runs
+`fusion.offline.OfflineFusion` drives it (ticks of 0.1 s, a picture at every truth frame); Stone Soup runs
 an EKF / GNN tracker over the same observations in time order, one scan per message, and at each truth
 time holds exactly what Rampart holds: the observations stamped up to the truth time minus Rampart's
-reorder window. Both pictures become `bus.schema.Track`s and go through the same `bus.eval.evaluate`
+reorder window. Both pictures become `bus.schema.Track`s and go through the same `fusion.eval.evaluate`
 (GOSPA c=100 m, p=1, alpha=2; friendly platforms scored apart).
 
 Usage: python bench/fusion_vs_stonesoup.py [--scenario baltic-patrol|stress|smoke] [--duration S]
@@ -47,9 +47,6 @@ from stonesoup.types.track import Track as SsTrack
 from stonesoup.updater.kalman import ExtendedKalmanUpdater
 
 from bus import codec, topics
-from bus.eval import EvalReport, evaluate
-from bus.fusion import FusionConfig, FusionCore
-from bus.fusion.frame import LocalFrame
 from bus.recording import open_recording
 from bus.schema import (
     Envelope,
@@ -62,7 +59,10 @@ from bus.schema import (
     TrackStatus,
     VideoMetadata,
 )
-from bus.services.sim import scenario_for, write_recording
+from fusion import FusionConfig, FusionCore
+from fusion.eval import EvalReport, evaluate
+from fusion.frame import LocalFrame
+from nodes.sim import scenario_for, write_recording
 
 Observation = PositionReport | SensorReading | VideoMetadata
 Message = tuple[int, Envelope]
@@ -75,8 +75,8 @@ STONESOUP_DEFAULT_S = {"stress": 10.0}
 POS = [0, 2, 4]
 VEL = [1, 3, 5]
 """Position and velocity rows of Stone Soup's state [e, ve, n, vn, u, vu]."""
-_MIN_GEO_VARIANCE_M2 = 1e-2  # as bus.fusion.scan: geolocated covariances may be singular
-_MIN_REPORT_SIGMA_M = 0.1  # as bus.fusion.core
+_MIN_GEO_VARIANCE_M2 = 1e-2  # as fusion.scan: geolocated covariances may be singular
+_MIN_REPORT_SIGMA_M = 0.1  # as fusion.core
 
 clock = time.perf_counter
 

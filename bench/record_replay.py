@@ -2,7 +2,7 @@
 
 1. recorder: a publisher process sends N payloads of --size bytes (an 8-byte index + padding) as fast
    as raw paho can (MQTT 5; at QoS 1 at most 100 in flight and 10,000 unacknowledged, as BusClient),
-   first to a bare counting paho subscriber (the bus ceiling), then to `Recorder` (bus.services.recorder)
+   first to a bare counting paho subscriber (the bus ceiling), then to `Recorder` (nodes.recorder)
    writing a recording. Both subscribe at QoS 1, so the publish QoS decides the delivery QoS. The
    recording is read back afterwards: distinct indexes recorded, duplicates, loss.
 2. offline replay: the `stress` scenario's first --stress-seconds written to a recording
@@ -38,10 +38,10 @@ from _report import spread
 
 from bus import codec, topics
 from bus.client import BrokerConfig
-from bus.offline import OfflineFusion
 from bus.recording import open_recording
-from bus.services.broker import broker_url
-from bus.services.recorder import Recorder
+from fusion.offline import OfflineFusion
+from nodes.broker import broker_url
+from nodes.recorder import Recorder
 
 MP = mp.get_context("spawn")
 INFLIGHT = 100
@@ -249,7 +249,7 @@ def timed(func: Callable[[], Any], repeat: int) -> tuple[list[float], Any]:
 
 
 def run_replay(args: argparse.Namespace, workdir: Path) -> None:
-    from bus.services.sim import scenario_for, write_recording
+    from nodes.sim import scenario_for, write_recording
 
     scenario = scenario_for("stress", args.stress_seconds)
     path = workdir / "stress.rec"

@@ -12,8 +12,8 @@ import time
 from collections import Counter
 
 from bus import codec
-from bus.cli import tune_gc
-from bus.services.sim import scenario_messages
+from nodes.cli import tune_gc
+from nodes.sim import scenario_messages
 from simulators import load_scenario, simulate
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bus.offline import replay
-from bus.services.sim import scenario_for, write_recording
+from fusion.offline import replay
+from nodes.sim import scenario_for, write_recording
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 RECORDINGS = {"smoke.rec": ("smoke", 30.0)}

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import pytest
 
-from bus.services.broker import INSTALL_HINT, REPO_CONFIG, BrokerUnavailable, LocalMosquitto
+from nodes.broker import BROKER_CONFIG, INSTALL_HINT, BrokerUnavailable, LocalMosquitto
 
 
 class TestBroker(Protocol):
@@ -45,7 +45,7 @@ class ContainerBroker:
     def __init__(self) -> None:
         from testcontainers.community.mqtt import MosquittoContainer
 
-        self._container = MosquittoContainer("eclipse-mosquitto:2", configfile=str(REPO_CONFIG))
+        self._container = MosquittoContainer("eclipse-mosquitto:2", configfile=str(BROKER_CONFIG))
         self._container.start()
         self.url = f"mqtt://{self._container.get_container_host_ip()}:{self._container.get_exposed_port(1883)}"
 

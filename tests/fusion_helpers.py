@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pymap3d
 
-from bus.fusion import FusionConfig, FusionCore
 from bus.schema import (
     BoundingBox,
     Detection,
@@ -26,6 +25,7 @@ from bus.schema import (
     VideoDetection,
     VideoMetadata,
 )
+from fusion import FusionConfig, FusionCore
 
 ORIGIN = GeoPoint(lat=50.0, lon=8.0, hae_m=0.0)
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bus import offline
-from bus.fusion import FusionConfig
+from fusion import FusionConfig, offline
 
 DATA = Path(__file__).parent / "data"
 

@@ -89,7 +89,7 @@ def test_rampart_sim_publishes_every_kind_with_gapless_sequences(broker) -> None
         subscriber.subscribe(topics.ALL_OBSERVATIONS, received)
         subscriber.subscribe(topics.truth("smoke"), received)
         time.sleep(0.2)
-        command = [sys.executable, "-m", "bus.cli", "sim", "--scenario", "smoke", "--broker", broker.url]
+        command = [sys.executable, "-m", "nodes.cli", "sim", "--scenario", "smoke", "--broker", broker.url]
         result = subprocess.run([*command, "--speed", "30", "--duration", "30"], capture_output=True, timeout=60)
         assert result.returncode == 0, result.stderr.decode()
         assert received.wait_quiet(10_000, quiet_s=1.0, timeout_s=10)

@@ -16,7 +16,7 @@ import pytest
 from bus import codec, topics
 from bus.client import BackpressureError, BrokerConfig, BusClient, Delivery
 from bus.schema import DeadLetter, Envelope, GeoPoint, NodeState, PositionReport, Source, SourceKind
-from bus.services.broker import LocalMosquitto
+from nodes.broker import LocalMosquitto
 from tests.bus_helpers import Collector, client, unique
 
 EXAMPLE = Path(__file__).parents[1] / "docs" / "examples" / "position-report.json"

@@ -29,10 +29,10 @@ from typing import Any
 import pytest
 import yaml
 
-from bus.cli import build_parser
 from bus.client import BrokerConfig
-from bus.services.sim import truth_source
-from bus.services.vehicle import VehicleNavigation
+from nodes.cli import build_parser
+from nodes.sim import truth_source
+from nodes.vehicle import VehicleNavigation
 from simulators import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -144,10 +144,10 @@ def test_the_broker_is_mosquitto_2_with_the_repository_config() -> None:
     broker = compose()["services"]["mosquitto"]
     assert broker["image"] == "eclipse-mosquitto:2"
     source, target, *mode = broker["volumes"][0].split(":")
-    assert (ROOT / source).resolve() == ROOT / "mosquitto.conf"
+    assert (ROOT / source).resolve() == ROOT / "nodes" / "mosquitto.conf"
     assert target == "/mosquitto/config/mosquitto.conf"
     assert mode == ["ro"]
-    assert "listener 1883\n" in (ROOT / "mosquitto.conf").read_text(), "all interfaces inside the container"
+    assert "listener 1883\n" in (ROOT / "nodes" / "mosquitto.conf").read_text(), "all interfaces inside the container"
     test = broker["healthcheck"]["test"]
     assert test[:2] == ["CMD", "mosquitto_sub"] and "$$SYS/#" in test  # `$$` is compose's escaped `$`
     for port in broker.get("ports", []):
@@ -178,7 +178,7 @@ def test_the_image_is_python_3_11_slim() -> None:
 def test_the_entry_point_is_the_rampart_console_script_and_it_runs() -> None:
     assert [json.loads(value) for value in instruction("ENTRYPOINT")] == [["rampart"]]
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["rampart"] == "bus.cli:main"
+    assert scripts["rampart"] == "nodes.cli:main"
     (cmd,) = (json.loads(value) for value in instruction("CMD"))
     executable = Path(sysconfig.get_path("scripts")) / "rampart"
     assert executable.exists(), f"no console script at {executable}: pip install -e . first"

@@ -1,4 +1,4 @@
-"""Tests for bus.eval: GOSPA/OSPA by hand and by property, continuity on hand-built runs, latency."""
+"""Tests for fusion.eval: GOSPA/OSPA by hand and by property, continuity on hand-built runs, latency."""
 
 from __future__ import annotations
 
@@ -14,16 +14,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bus.eval import (
-    EvalConfig,
-    PlatformMode,
-    enu_positions,
-    evaluate,
-    gospa,
-    latency_stats,
-    ospa,
-    track_positions,
-)
 from bus.schema import (
     Disposition,
     Environment,
@@ -35,6 +25,16 @@ from bus.schema import (
     Track,
     TrackStatus,
     TruthObject,
+)
+from fusion.eval import (
+    EvalConfig,
+    PlatformMode,
+    enu_positions,
+    evaluate,
+    gospa,
+    latency_stats,
+    ospa,
+    track_positions,
 )
 
 ORIGIN = GeoPoint(lat=51.0, lon=-1.0, hae_m=100.0)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bus.fusion import FusionCore
-from bus.fusion.association import assign, candidate_pairs
+from fusion import FusionCore
+from fusion.association import assign, candidate_pairs
 from tests.fusion_helpers import config, enu, feed, geo_detection, geo_scan, polar_detection, radar_scan
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bus.fusion.frame import LocalFrame
-from bus.fusion.kalman import H_POSITION, polar_from_local, predict, update, wrap_angle
+from fusion.frame import LocalFrame
+from fusion.kalman import H_POSITION, polar_from_local, predict, update, wrap_angle
 from tests.fusion_helpers import ORIGIN, enu, geo
 
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bus.fusion import FusionCore
-from bus.fusion.identity import cot_type
 from bus.schema import Disposition, Environment, ObjectClass
+from fusion import FusionCore
+from fusion.identity import cot_type
 from tests.fusion_helpers import (
     at,
     config,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bus.fusion import FusionCore, VerdictKind
 from bus.schema import Detection, GeoMeasurement
+from fusion import FusionCore, VerdictKind
 from tests.fusion_helpers import at, config, enu, feed, geo, geo_detection, geo_scan, position_report
 
 

@@ -11,10 +11,10 @@ import pytest
 
 from bus import topics
 from bus.client import BrokerConfig
-from bus.fusion import FusionConfig
 from bus.replica import PictureReplica
 from bus.schema import GeoPoint, PositionReport, Source, SourceKind, TrackStatus
-from bus.services.fusion import FusionService
+from fusion import FusionConfig
+from nodes.fusion import FusionService
 from tests.bus_helpers import client
 
 FAST_AGEING = FusionConfig(reorder_window_s=0.1, delete_after_s=3.0, platform_delete_after_s=3.0)
@@ -26,7 +26,7 @@ def test_simulator_to_fusion_to_two_vehicles_one_late(own_broker) -> None:
         early = client(own_broker.url, "vehicle-early")
         early_picture = PictureReplica(early)
         with early:
-            command = [sys.executable, "-m", "bus.cli", "sim", "--scenario", "smoke", "--broker", own_broker.url]
+            command = [sys.executable, "-m", "nodes.cli", "sim", "--scenario", "smoke", "--broker", own_broker.url]
             result = subprocess.run([*command, "--speed", "10", "--duration", "40"], capture_output=True, timeout=60)
             assert result.returncode == 0, result.stderr.decode()
             assert early_picture.wait_for(lambda tracks: len(tracks) >= 3, timeout_s=5)

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import numpy as np
 
-from bus.fusion import FusionCore
 from bus.schema import Disposition, Environment, ObjectClass, SourceKind, TrackStatus
+from fusion import FusionCore
 from tests.fusion_helpers import (
     at,
     config,

@@ -11,8 +11,8 @@ import time
 import pytest
 
 from bus import topics
-from bus.cli import main
 from bus.schema import SourceKind
+from nodes.cli import main
 from tests.bus_helpers import Collector, client, unique
 
 
@@ -68,7 +68,7 @@ def test_the_console_command_takes_its_broker_from_the_environment(broker) -> No
     """As in docker-compose.yml: `rampart health --node ID` with RAMPART_BROKER set, no --broker."""
     with client(broker.url, "node") as node:
         result = subprocess.run(
-            [sys.executable, "-m", "bus.cli", "health", "--node", node.node_id],
+            [sys.executable, "-m", "nodes.cli", "health", "--node", node.node_id],
             env={**os.environ, "RAMPART_BROKER": broker.url},
             capture_output=True,
             text=True,

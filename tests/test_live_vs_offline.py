@@ -9,13 +9,13 @@ import pytest
 
 from bus import topics
 from bus.client import BrokerConfig
-from bus.eval import EvalConfig
-from bus.fusion import FusionConfig
 from bus.recording import open_recording
-from bus.services.evaluate import evaluate_file
-from bus.services.fusion import FusionService
-from bus.services.recorder import Recorder
-from bus.services.replayer import DEFAULT_FILTERS, matching, replay
+from fusion import FusionConfig
+from fusion.eval import EvalConfig
+from nodes.evaluate import evaluate_file
+from nodes.fusion import FusionService
+from nodes.recorder import Recorder
+from nodes.replayer import DEFAULT_FILTERS, matching, replay
 from tests.bus_helpers import client
 from tests.recordings import DATA
 

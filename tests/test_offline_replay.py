@@ -52,7 +52,7 @@ def test_offline_replay_is_deterministic(tmp_path: Path) -> None:
     outputs = []
     for run in range(2):
         out = tmp_path / f"picture-{run}.jsonl"
-        command = [sys.executable, "-m", "bus.cli", "replay", str(DATA / "smoke.rec"), "--offline", "--out", str(out)]
+        command = [sys.executable, "-m", "nodes.cli", "replay", str(DATA / "smoke.rec"), "--offline", "--out", str(out)]
         subprocess.run(command, check=True, capture_output=True, timeout=60)
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
@@ -65,13 +65,13 @@ def test_offline_replay_is_deterministic(tmp_path: Path) -> None:
 def test_eval_reports_on_the_offline_history(tmp_path: Path) -> None:
     out = tmp_path / "picture.jsonl"
     subprocess.run(
-        [sys.executable, "-m", "bus.cli", "replay", str(DATA / "smoke.rec"), "--offline", "--out", str(out)],
+        [sys.executable, "-m", "nodes.cli", "replay", str(DATA / "smoke.rec"), "--offline", "--out", str(out)],
         check=True,
         capture_output=True,
         timeout=60,
     )
     result = subprocess.run(
-        [sys.executable, "-m", "bus.cli", "eval", str(out), "--json"], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "nodes.cli", "eval", str(out), "--json"], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)["accuracy"]

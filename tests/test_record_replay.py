@@ -14,8 +14,8 @@ from bus import codec, topics
 from bus.client import BrokerConfig
 from bus.recording import read_all
 from bus.schema import PositionReport
-from bus.services.recorder import Recorder
-from bus.services.replayer import replay
+from nodes.recorder import Recorder
+from nodes.replayer import replay
 from tests.bus_helpers import client, unique
 from tests.test_bus_e2e import position
 
@@ -96,7 +96,7 @@ def test_replay_refuses_a_file_that_is_not_a_recording(tmp_path: Path) -> None:
     bogus = tmp_path / "notes.txt"
     bogus.write_text("hello world, not a recording")
     result = subprocess.run(
-        [sys.executable, "-m", "bus.cli", "replay", str(bogus), "--max-speed"], capture_output=True, text=True
+        [sys.executable, "-m", "nodes.cli", "replay", str(bogus), "--max-speed"], capture_output=True, text=True
     )
     assert result.returncode == 2
     assert result.stderr.strip() == f"rampart replay: {bogus} is not a Rampart recording (bad magic b'hello wo')"

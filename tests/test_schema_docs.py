@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from bus import topics
-from bus.services import schema_docs
+from nodes import schema_docs
 
 DOCS = Path(__file__).parents[1] / "docs"
 

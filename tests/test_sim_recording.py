@@ -12,7 +12,7 @@ from bus.recording import read_all
 
 
 def sim_out(path: Path, *extra: str) -> bytes:
-    command = [sys.executable, "-m", "bus.cli", "sim", "--scenario", "smoke", "--duration", "10", "--out", str(path)]
+    command = [sys.executable, "-m", "nodes.cli", "sim", "--scenario", "smoke", "--duration", "10", "--out", str(path)]
     subprocess.run([*command, *extra], check=True, capture_output=True, timeout=60)
     return path.read_bytes()
 

@@ -21,7 +21,7 @@ def processes_mentioning(text: str) -> list[str]:
 
 
 def test_rampart_up_runs_headless_and_leaves_nothing_behind(own_broker) -> None:
-    command = [sys.executable, "-m", "bus.cli", "up", "--scenario", "smoke", "--duration", "20"]
+    command = [sys.executable, "-m", "nodes.cli", "up", "--scenario", "smoke", "--duration", "20"]
     result = subprocess.run([*command, "--broker", own_broker.url], capture_output=True, text=True, timeout=90)
     assert result.returncode == 0, result.stdout + result.stderr
     match = re.search(r"smoke: (\d+) tracks at the end \((\d+) confirmed\)", result.stdout)
@@ -36,7 +36,7 @@ def test_rampart_up_says_what_is_wrong_with_a_scenario(tmp_path: Path) -> None:
     scenario = tmp_path / "bad.toml"
     scenario.write_text('name = "bad"\nduration_s = -5\n[origin]\nlat = 54.0\nlon = 10.0\n')
     result = subprocess.run(
-        [sys.executable, "-m", "bus.cli", "up", "--scenario", str(scenario), "--duration", "1"],
+        [sys.executable, "-m", "nodes.cli", "up", "--scenario", str(scenario), "--duration", "1"],
         capture_output=True,
         text=True,
         timeout=30,
@@ -47,7 +47,7 @@ def test_rampart_up_says_what_is_wrong_with_a_scenario(tmp_path: Path) -> None:
 
 def test_rampart_up_says_what_to_install_when_no_broker_answers() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "bus.cli", "up", "--broker", "mqtt://127.0.0.1:9", "--duration", "1"],
+        [sys.executable, "-m", "nodes.cli", "up", "--broker", "mqtt://127.0.0.1:9", "--duration", "1"],
         capture_output=True,
         text=True,
         timeout=30,

@@ -16,10 +16,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bus import codec, topics
-from bus.fusion import FusionConfig, FusionCore, FusionFigures
-from bus.fusion.picture import PictureFeed
 from bus.recording import RecordedMessage, open_recording
 from bus.schema import Envelope, GroundTruth, PictureSnapshot, Source, SourceKind, Track
+from fusion import FusionConfig, FusionCore, FusionFigures
+from fusion.picture import PictureFeed
 
 log = logging.getLogger(__name__)
 

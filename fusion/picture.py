@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bus.envelope import Stamper
-from bus.fusion.core import FusionCore, PictureChange
 from bus.schema import PictureSnapshot, Source, TrackUpdate
+from fusion.core import FusionCore, PictureChange
 
 
 @dataclass(frozen=True)

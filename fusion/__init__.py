@@ -10,9 +10,9 @@ Modules: `frame` (geodesy), `kalman` (filter maths), `association` (gating + GNN
 (verdicts and the reorder window), `core` (the orchestration).
 """
 
-from bus.fusion.config import FusionConfig
-from bus.fusion.core import FusionCore, FusionFigures, PictureChange, platform_track_id
-from bus.fusion.intake import Verdict, VerdictKind
+from fusion.config import FusionConfig
+from fusion.core import FusionCore, FusionFigures, PictureChange, platform_track_id
+from fusion.intake import Verdict, VerdictKind
 
 __all__ = [
     "FusionConfig",

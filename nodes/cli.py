@@ -1,4 +1,4 @@
-"""The `rampart` command: one subcommand per service, each in its own module under bus.services."""
+"""The `rampart` command: one subcommand per service, each in its own module under nodes."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ import sys
 
 # subcommand -> (module with `configure(parser)` and `run(args) -> int`, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "schema": ("bus.services.schema_docs", "write JSON Schema and the AsyncAPI document"),
-    "sim": ("bus.services.sim", "run a scenario through the adapters onto the bus, or into a recording"),
-    "fusion": ("bus.services.fusion", "the fusion service: observations in, the shared picture out"),
-    "vehicle": ("bus.services.vehicle", "a vehicle node: the shared picture, sorted by distance"),
-    "up": ("bus.services.stack", "the whole stack in one command: broker, fusion, scenario, vehicles"),
-    "health": ("bus.services.health", "exit 0 if a node is online on the bus (for health checks)"),
-    "eval": ("bus.services.evaluate", "the picture's accuracy against ground truth"),
-    "record": ("bus.services.recorder", "record bus traffic into a file"),
-    "replay": ("bus.services.replayer", "replay a recording onto the bus, or offline through the fusion core"),
+    "schema": ("nodes.schema_docs", "write JSON Schema and the AsyncAPI document"),
+    "sim": ("nodes.sim", "run a scenario through the adapters onto the bus, or into a recording"),
+    "fusion": ("nodes.fusion", "the fusion service: observations in, the shared picture out"),
+    "vehicle": ("nodes.vehicle", "a vehicle node: the shared picture, sorted by distance"),
+    "up": ("nodes.stack", "the whole stack in one command: broker, fusion, scenario, vehicles"),
+    "health": ("nodes.health", "exit 0 if a node is online on the bus (for health checks)"),
+    "eval": ("nodes.evaluate", "the picture's accuracy against ground truth"),
+    "record": ("nodes.recorder", "record bus traffic into a file"),
+    "replay": ("nodes.replayer", "replay a recording onto the bus, or offline through the fusion core"),
 }
 
 

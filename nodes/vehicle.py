@@ -19,9 +19,9 @@ from rich.text import Text
 
 from adapters.base import Adapter
 from bus.client import BrokerConfig
-from bus.clock import StreamClock
 from bus.replica import PictureReplica
 from bus.schema import Environment, GeoPoint, PositionReport, Track
+from fusion.clock import StreamClock
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 from numpy.typing import NDArray
 
-from bus.fusion.identity import CLASSES, LAND, NO_REPORT, UNKNOWN
-from bus.fusion.kalman import DIM
 from bus.schema import MAX_SOURCES_PER_TRACK, SourceKind, TrackStatus
+from fusion.identity import CLASSES, LAND, NO_REPORT, UNKNOWN
+from fusion.kalman import DIM
 
 TENTATIVE = 0
 CONFIRMED = 1

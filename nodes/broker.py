@@ -1,4 +1,4 @@
-"""A local Mosquitto on a free loopback port, configured from the repository's `mosquitto.conf`.
+"""A local Mosquitto on a free loopback port, configured from the shipped `nodes/mosquitto.conf`.
 
 Tests use it for an isolated broker they can stop and restart; `rampart up` uses it when no broker
 URL is given. The generated config keeps every setting of `mosquitto.conf` except the listener.
@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-REPO_CONFIG = Path(__file__).resolve().parents[2] / "mosquitto.conf"
+BROKER_CONFIG = Path(__file__).with_name("mosquitto.conf")
+"""The shipped broker configuration (package data, so an installed wheel has it too)."""
 INSTALL_HINT = (
     "no MQTT broker available: install Mosquitto (Debian/Ubuntu: `sudo apt-get install -y mosquitto`, "
     "macOS: `brew install mosquitto`), or start a Docker engine, or point RAMPART_TEST_BROKER / --broker "
@@ -45,7 +46,7 @@ class LocalMosquitto:
     """A `mosquitto` child process. `start`, `stop` and `restart` keep the same port."""
 
     def __init__(
-        self, port: int | None = None, config: Path = REPO_CONFIG, overrides: dict[str, str] | None = None
+        self, port: int | None = None, config: Path = BROKER_CONFIG, overrides: dict[str, str] | None = None
     ) -> None:
         binary = find_mosquitto()
         if binary is None:

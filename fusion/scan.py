@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from bus.fusion.frame import LocalFrame
-from bus.fusion.identity import DISPOSITIONS, NO_REPORT, class_log_likelihoods
-from bus.fusion.intake import to_us
-from bus.fusion.kalman import local_from_polar
 from bus.schema import Disposition, GeoMeasurement, SensorReading, SourceKind, VideoMetadata
+from fusion.frame import LocalFrame
+from fusion.identity import DISPOSITIONS, NO_REPORT, class_log_likelihoods
+from fusion.intake import to_us
+from fusion.kalman import local_from_polar
 
 Array = NDArray[np.float64]
 

@@ -15,8 +15,8 @@ from enum import StrEnum
 
 import pymap3d
 
-from bus.fusion.config import FusionConfig
 from bus.schema import PositionReport, SensorReading, VideoMetadata
+from fusion.config import FusionConfig
 
 Observation = PositionReport | SensorReading | VideoMetadata
 

@@ -17,9 +17,9 @@ import paho.mqtt.client as mqtt
 from bus import codec, topics
 from bus.client import BrokerConfig, BusClient
 from bus.envelope import rebased
-from bus.offline import OfflineFusion
 from bus.recording import RecordedMessage, RecordingError, open_recording
 from bus.schema import SourceKind, utc_now
+from fusion.offline import OfflineFusion
 
 DEFAULT_FILTERS = [topics.ALL_OBSERVATIONS, topics.ALL_TRUTH]
 

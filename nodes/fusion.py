@@ -4,7 +4,7 @@ Subscribes to every observation, feeds the core, publishes each changed track re
 topic, clears dropped ones (empty retained message), publishes the snapshot at a fixed rate, and
 reports its own figures in its retained NodeState.
 
-The picture's clock follows the data (`bus.clock.StreamClock`): a scenario or a replay at 10x real
+The picture's clock follows the data (`fusion.clock.StreamClock`): a scenario or a replay at 10x real
 time makes a picture at 10x, while a silent bus still ages its tracks at wall-clock speed.
 """
 
@@ -21,10 +21,10 @@ import numpy as np
 
 from bus import topics
 from bus.client import BrokerConfig, BusClient, Delivery
-from bus.clock import StreamClock
-from bus.fusion import FusionConfig, FusionCore, VerdictKind
-from bus.fusion.picture import PictureFeed
 from bus.schema import Envelope, GeoPoint, SourceKind, utc_now
+from fusion import FusionConfig, FusionCore, VerdictKind
+from fusion.clock import StreamClock
+from fusion.picture import PictureFeed
 
 log = logging.getLogger(__name__)
 

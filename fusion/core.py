@@ -15,12 +15,21 @@ from datetime import datetime
 import numpy as np
 from numpy.typing import NDArray
 
-from bus.fusion import identity
-from bus.fusion.association import assign, candidate_pairs
-from bus.fusion.config import FusionConfig
-from bus.fusion.frame import LocalFrame
-from bus.fusion.intake import Intake, Observation, Verdict, VerdictKind, from_us, to_us
-from bus.fusion.kalman import (
+from bus.schema import (
+    Environment,
+    GeoPoint,
+    PositionReport,
+    SensorReading,
+    SourceContribution,
+    Track,
+    VideoMetadata,
+)
+from fusion import identity
+from fusion.association import assign, candidate_pairs
+from fusion.config import FusionConfig
+from fusion.frame import LocalFrame
+from fusion.intake import Intake, Observation, Verdict, VerdictKind, from_us, to_us
+from fusion.kalman import (
     DIM,
     H_POSITION,
     H_STATE,
@@ -32,17 +41,8 @@ from bus.fusion.kalman import (
     update,
     wrap_angle,
 )
-from bus.fusion.scan import Scan, from_sensor, from_video
-from bus.fusion.store import COASTING, CONFIRMED, STATUSES, TENTATIVE, TrackTable
-from bus.schema import (
-    Environment,
-    GeoPoint,
-    PositionReport,
-    SensorReading,
-    SourceContribution,
-    Track,
-    VideoMetadata,
-)
+from fusion.scan import Scan, from_sensor, from_video
+from fusion.store import COASTING, CONFIRMED, STATUSES, TENTATIVE, TrackTable
 
 Array = NDArray[np.float64]
 Rows = NDArray[np.intp]

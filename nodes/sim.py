@@ -12,7 +12,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from adapters import truth
 from adapters.base import Adapter
 from adapters.errors import NativeFormatError
 from adapters.gps import GpsAdapter
@@ -23,6 +22,7 @@ from bus.client import BrokerConfig, BusClient
 from bus.envelope import Stamper
 from bus.recording import RecordedMessage, RecordingWriter
 from bus.schema import Envelope, Source, SourceKind, utc_now
+from nodes import truth
 from simulators import Scenario, ScenarioError, load_scenario, simulate
 from simulators.native import DroneVideoFrame, GpsFix, NativeOutput, RadarScan, TruthFrame
 

@@ -15,10 +15,10 @@ from datetime import datetime
 from pathlib import Path
 
 from bus import codec, topics
-from bus.eval import EvalConfig, EvalReport, LatencyStats, evaluate, latency_stats
-from bus.offline import OfflineFusion
 from bus.recording import MAGIC, RecordedMessage, RecordingError, open_recording
 from bus.schema import Envelope, GroundTruth, PictureSnapshot, TrackUpdate
+from fusion.eval import EvalConfig, EvalReport, LatencyStats, evaluate, latency_stats
+from fusion.offline import OfflineFusion
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

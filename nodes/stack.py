@@ -29,10 +29,10 @@ from rich.text import Text
 
 from bus import topics
 from bus.client import BrokerConfig, BusClient, Delivery
-from bus.eval import EvalConfig, evaluate
 from bus.replica import PictureReplica
 from bus.schema import Envelope, GroundTruth, NodeState, SourceKind, Track
-from bus.services.broker import INSTALL_HINT, BrokerUnavailable, LocalMosquitto
+from fusion.eval import EvalConfig, evaluate
+from nodes.broker import INSTALL_HINT, BrokerUnavailable, LocalMosquitto
 from simulators import ScenarioError, load_scenario
 
 RESTART_LIMIT = 3
@@ -99,7 +99,7 @@ class Child:
 
 
 def _children(args: argparse.Namespace, url: str, lat: float, lon: float) -> list[Child]:
-    rampart = [sys.executable, "-m", "bus.cli"]
+    rampart = [sys.executable, "-m", "nodes.cli"]
     clock = "wall" if args.speed == 1 else "picture"
     sim = [*rampart, "sim", "--scenario", args.scenario, "--broker", url, "--speed", str(args.speed)]
     vehicles = [
