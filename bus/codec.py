@@ -120,6 +120,10 @@ def _parse(payload: bytes, content_type: str) -> Mapping[str, Any]:
             data = msgpack.unpackb(payload, timestamp=3, raw=False, strict_map_key=True)
         except msgpack.ExtraData:
             raise DecodeError("payload", "extra bytes after the msgpack message") from None
+        except msgpack.StackError:  # its message is empty
+            raise DecodeError("payload", "msgpack nested deeper than the unpacker's limit") from None
+        except msgpack.FormatError:  # its message is empty too
+            raise DecodeError("payload", "bad msgpack (a byte that starts no msgpack value)") from None
         except (ValueError, msgpack.UnpackException, TypeError) as error:
             reason = "truncated msgpack" if "incomplete" in str(error).lower() else f"bad msgpack ({error})"
             raise DecodeError("payload", reason) from None
@@ -128,6 +132,8 @@ def _parse(payload: bytes, content_type: str) -> Mapping[str, Any]:
             data = json.loads(payload)
         except (ValueError, UnicodeDecodeError) as error:
             raise DecodeError("payload", f"bad JSON ({error})") from None
+        except RecursionError:  # not a ValueError: uncaught, it would kill the thread that decodes
+            raise DecodeError("payload", "JSON nested deeper than the parser's recursion limit") from None
     else:
         raise DecodeError("content_type", f"{content_type!r} is not one of {', '.join(CONTENT_TYPES)}")
     if not isinstance(data, dict):

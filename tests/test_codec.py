@@ -176,3 +176,27 @@ def test_arbitrary_bytes_raise_only_decode_error(payload: bytes) -> None:
     for content_type in (None, codec.MSGPACK, codec.JSON):
         with contextlib.suppress(codec.DecodeError):
             codec.decode(payload, content_type)
+
+
+DEEP = 1_500
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        # 9 kB of JSON 1,500 levels deep: json.loads raises RecursionError, which is not a ValueError
+        (('{"a":' * DEEP + "1" + "}" * DEEP).encode(), "payload: JSON nested deeper than the parser's recursion limit"),
+        # deep, but under Python's limit: the validator's own JSON parser refuses it
+        (
+            ('{"schema":"PositionReport/1","x":' + '{"a":' * 300 + "1" + "}" * 300 + "}").encode(),
+            "message: Invalid JSON: recursion limit exceeded at line 1 column 1034",
+        ),
+        # msgpack's StackError and FormatError carry empty messages: the reason is ours
+        (b"\x81\xa1x" + b"\x91" * DEEP + b"\x01", "payload: msgpack nested deeper than the unpacker's limit"),
+        (b"\x81\xa1x\xc1", "payload: bad msgpack (a byte that starts no msgpack value)"),
+    ],
+)
+def test_nesting_bombs_are_decode_errors_with_a_reason(payload: bytes, expected: str) -> None:
+    with pytest.raises(codec.DecodeError) as caught:
+        codec.decode_on_topic(topics.observation("position", "x"), payload)
+    assert str(caught.value) == expected
