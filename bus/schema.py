@@ -187,9 +187,16 @@ def _new_msg_id() -> str:
     return uuid.uuid4().hex
 
 
+def _schema_is_required(document: dict[str, Any]) -> None:
+    """`schema` has a default in Python, for convenience, but the reader rejects a message without
+    it: the published contract says so."""
+    document["required"] = ["schema", *document.get("required", [])]
+
+
 class Envelope(_Model):
     """Fields every message carries. `time` is when it was observed, `sent_at` when it was sent."""
 
+    model_config = ConfigDict(json_schema_extra=_schema_is_required)
     NAME: ClassVar[str] = ""
 
     schema_id: str = Field(alias="schema")
@@ -252,6 +259,15 @@ class GeoMeasurement(_Model):
 
 class Detection(_Model):
     """One detection in a sensor scan: polar or geolocated (exactly one), with identity evidence."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["polar"], "properties": {"polar": {"type": "object"}}},
+                {"required": ["geo"], "properties": {"geo": {"type": "object"}}},
+            ]
+        }
+    )
 
     polar: PolarMeasurement | None = None
     geo: GeoMeasurement | None = None
