@@ -6,7 +6,9 @@ import argparse
 import gc
 import importlib
 import logging
+import signal
 import sys
+from types import FrameType
 
 # subcommand -> (module with `configure(parser)` and `run(args) -> int`, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -42,6 +44,21 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_FAILED = 1
+"""The command ran and failed (a supervised child gave up, an unexpected error)."""
+EXIT_USAGE = 2
+"""Bad input on the command line or in a file it names (argparse uses 2 as well)."""
+EXIT_BROKER = 3
+"""The broker could not be reached, or refused us (address, TLS, credentials)."""
+EXIT_INTERRUPTED = 130
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (docker stop, systemd, a supervisor) ends a node like Ctrl-C: its clean-up runs, it
+    marks itself offline and stops its children, rather than dying on the spot."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     command = next((arg for arg in argv if not arg.startswith("-")), None)
@@ -51,11 +68,19 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    signal.signal(signal.SIGTERM, _interrupt)
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
         return int(module.run(args) or 0)
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except ConnectionError as error:
+        print(f"rampart {args.command}: {error}", file=sys.stderr)
+        return EXIT_BROKER
+    except Exception as error:  # no traceback reaches a user: one line, and the trace with -v
+        logging.getLogger("rampart").debug("rampart %s failed", args.command, exc_info=True)
+        print(f"rampart {args.command}: {type(error).__name__}: {error} (-v shows where)", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":
