@@ -47,6 +47,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.speed <= 0:
+        print(f"rampart up: --speed must be positive, got {args.speed:g}", file=sys.stderr)
+        return 2
     try:
         scenario = load_scenario(args.scenario)
     except ScenarioError as error:
@@ -83,6 +86,10 @@ def run(args: argparse.Namespace) -> int:
         if local:
             local.close()
     print(monitor.summary(stack, logs))
+    failed = [child.name for child in stack.children if child.status == "failed"]
+    if failed:
+        print(f"rampart up: {', '.join(failed)} failed {RESTART_LIMIT + 1} times (logs: {logs})", file=sys.stderr)
+        return 1
     return 0 if monitor.replica.tracks() or not args.duration else 1
 
 

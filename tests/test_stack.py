@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
+
+from bus import topics
+from bus.client import BrokerConfig, BusClient, Delivery
+from bus.schema import Envelope, NodeState, SourceKind
 
 
 def processes_mentioning(text: str) -> list[str]:
@@ -45,6 +51,16 @@ def test_rampart_up_says_what_is_wrong_with_a_scenario(tmp_path: Path) -> None:
     assert result.stderr.startswith(f"rampart up: {scenario}: duration_s:")
 
 
+def test_rampart_up_refuses_a_speed_that_is_not_positive() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "nodes.cli", "up", "--speed", "0", "--duration", "1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert (result.returncode, result.stderr) == (2, "rampart up: --speed must be positive, got 0\n")
+
+
 def test_rampart_up_says_what_to_install_when_no_broker_answers() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "nodes.cli", "up", "--broker", "mqtt://127.0.0.1:9", "--duration", "1"],
@@ -55,3 +71,50 @@ def test_rampart_up_says_what_to_install_when_no_broker_answers() -> None:
     assert result.returncode == 3
     assert result.stderr.startswith("rampart up: could not connect to mqtt://127.0.0.1:9 within 5 s")
     assert "sudo apt-get install -y mosquitto" in result.stderr
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below `pid`, from /proc (children first found, then theirs)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_sigterm_to_rampart_up_leaves_no_process_behind(own_broker) -> None:
+    """`kill -TERM` (docker stop, systemd) stops the children like Ctrl-C: no orphans under PID 1."""
+    command = [sys.executable, "-m", "nodes.cli", "up", "--scenario", "smoke", "--duration", "120"]
+    up = subprocess.Popen([*command, "--broker", own_broker.url], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with BusClient("sigterm-watch", SourceKind.TOOL, BrokerConfig.from_url(own_broker.url), announce=False) as client:
+        online: set[str] = set()
+        everyone = threading.Event()
+
+        def on_state(message: Envelope, delivery: Delivery) -> None:
+            if isinstance(message, NodeState) and message.online:
+                online.add(message.source.id)
+                if {"fusion", "vehicle-1.nav", "vehicle-2.nav"} <= online:
+                    everyone.set()
+
+        client.subscribe(topics.ALL_NODE_STATES, on_state)
+        assert everyone.wait(60), f"nodes online: {sorted(online)}"
+    children = _descendants(up.pid)
+    assert len(children) >= 4, children  # fusion, sim, two vehicles (and their python children, if any)
+    up.send_signal(signal.SIGTERM)
+    assert up.wait(timeout=30) == 0  # stopping is how `rampart up` is meant to end
+    assert [pid for pid in children if _alive(pid)] == []
