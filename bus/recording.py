@@ -122,7 +122,8 @@ def _frame(body: bytes) -> bytes:
 class RecordingWriter:
     """Append messages to a new recording; each record is flushed so a crash loses at most the last one.
 
-    `target` is a path (created or overwritten, closed by close()) or a binary file object positioned
+    `target` is a path (created, closed by close(); an existing file raises FileExistsError unless
+    `overwrite`) or a binary file object positioned
     where the recording starts (flushed but left open: the caller owns it). `created_at` is passed in
     because this module never reads the clock. `flush_every=n` flushes every n records instead, for
     bulk writers (simulators) that accept losing up to n records on a crash.
@@ -135,6 +136,7 @@ class RecordingWriter:
         *,
         created_at: datetime,
         flush_every: int = 1,
+        overwrite: bool = False,
     ) -> None:
         if flush_every < 1:
             raise ValueError(f"flush_every must be >= 1, got {flush_every}")
@@ -146,7 +148,7 @@ class RecordingWriter:
             }
         )
         if isinstance(target, str | os.PathLike):
-            self._file: BinaryIO = open(target, "wb")  # noqa: SIM115 -- closed by close()
+            self._file: BinaryIO = open(target, "wb" if overwrite else "xb")  # noqa: SIM115 -- closed by close()
             self._owns_file = True
         else:
             self._file = target

@@ -19,6 +19,7 @@ from bus.schema import SourceKind, utc_now
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--broker", help="mqtt://host:port (default: $RAMPART_BROKER or mqtt://127.0.0.1:1883)")
     parser.add_argument("--out", required=True, help="the recording file to write")
+    parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     parser.add_argument(
         "--topic", action="append", dest="topics", metavar="FILTER", help=f"repeatable; default {topics.ALL}"
     )
@@ -27,7 +28,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     filters = args.topics or [topics.ALL]
-    recorder = Recorder(args.out, filters, BrokerConfig.from_env(args.broker))
+    try:
+        recorder = Recorder(args.out, filters, BrokerConfig.from_env(args.broker), overwrite=args.force)
+    except FileExistsError:
+        print(f"rampart record: {args.out} exists; --force overwrites it", file=sys.stderr)
+        return 2
     with recorder:
         deadline = time.monotonic() + args.duration if args.duration else None
         try:
@@ -43,14 +48,19 @@ def run(args: argparse.Namespace) -> int:
 class Recorder:
     """Writes every message matching `filters` to a recording, as received (bytes and properties)."""
 
-    def __init__(self, path: str | os.PathLike[str], filters: list[str], broker: BrokerConfig) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], filters: list[str], broker: BrokerConfig, overwrite: bool = False
+    ) -> None:
         self.filters = filters
         self.messages = 0
         self.bytes = 0
         self._started = time.monotonic()
         self._lock = threading.Lock()
         self._writer = RecordingWriter(
-            path, {"source": "broker", "broker": broker.url, "topics": filters}, created_at=utc_now()
+            path,
+            {"source": "broker", "broker": broker.url, "topics": filters},
+            created_at=utc_now(),
+            overwrite=overwrite,
         )
         self._client = BusClient(f"recorder-{os.getpid()}", SourceKind.RECORDER, broker, role="recorder")
         for topic_filter in filters:

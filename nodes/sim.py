@@ -36,6 +36,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, help="stop after this many simulated seconds")
     parser.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
     parser.add_argument("--out", type=Path, help="write a recording to this file instead of publishing")
+    parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     seed = scenario.seed if args.seed is None else args.seed
     if args.out:
+        if args.out.exists() and not args.force:
+            print(f"rampart sim: {args.out} exists; --force overwrites it", file=sys.stderr)
+            return 2
         written = write_recording(scenario, seed, args.out)
         print(f"wrote {written} messages of scenario {scenario.name} (seed {seed}) to {args.out}")
         return 0
@@ -116,7 +120,7 @@ def write_recording(scenario: Scenario, seed: int, path: Path) -> int:
     """The scenario as a recording: what a recorder on the bus would have captured, in time order."""
     recorded = {"source": "simulator", "scenario": scenario.name, "seed": seed, "duration_s": scenario.duration_s}
     count = 0
-    with RecordingWriter(path, recorded, created_at=scenario.start_time, flush_every=1000) as writer:
+    with RecordingWriter(path, recorded, created_at=scenario.start_time, flush_every=1000, overwrite=True) as writer:
         for time_us, topic, message in scenario_messages(scenario, seed):
             payload = codec.encode(message)
             writer.write(RecordedMessage(time_us, topic, payload, content_type=codec.MSGPACK, qos=1))

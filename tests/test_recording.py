@@ -71,7 +71,7 @@ def test_round_trip(tmp_path: Path, msgs: list[RecordedMessage], recorded: dict)
     path = tmp_path / "rt.rec"
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # an intact file must read without any warning
-        with RecordingWriter(path, recorded, created_at=CREATED) as w:
+        with RecordingWriter(path, recorded, created_at=CREATED, overwrite=True) as w:
             for m in msgs:
                 w.write(m)
         header, got = read_all(path)
@@ -244,3 +244,13 @@ def test_flush_every_batches_but_close_flushes_all(tmp_path: Path) -> None:
         for i in range(10):
             w.write(msg(i))
     assert read_all(path)[1] == [msg(i) for i in range(10)]
+
+
+def test_an_existing_recording_is_never_silently_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "kept.rec"
+    path.write_bytes(b"precious")
+    with pytest.raises(FileExistsError):
+        RecordingWriter(path, RECORDED, created_at=CREATED)
+    assert path.read_bytes() == b"precious"
+    RecordingWriter(path, RECORDED, created_at=CREATED, overwrite=True).close()
+    assert read_all(path)[1] == []
