@@ -21,6 +21,13 @@ class FusionConfig:
     """An observation stamped further than this after `now` is rejected (a broken clock)."""
     max_platform_speed_mps: float = 400.0
     """A position report implying a faster move since the platform's previous report is absurd."""
+    max_claimed_sigma_m: float = 100.0
+    """The jump check believes a report's own `ce_m`/`le_m` only up to this: a source claiming to be
+    vague (ce = 100 km) must not open the door to an arbitrary jump."""
+    takeover_fixes: int = 3
+    """This many consecutive, mutually consistent fixes of a platform that the jump check refused,
+    with no consistent fix of the current position in between, take the platform over: a genuine
+    receiver regains its track after an impostor stops, or after its own first fix was bad."""
     dedup_capacity: int = 65_536
     """How many recent (source id, msg id) pairs are remembered to spot duplicates."""
 
@@ -65,8 +72,8 @@ class FusionConfig:
             raise ValueError("need 0 < confirm_m <= confirm_n")
         if not 0.0 < self.gate_probability < 1.0:
             raise ValueError("gate_probability must be in (0, 1)")
-        if self.dedup_capacity < 1 or self.disposition_confirm_k < 1:
-            raise ValueError("dedup_capacity and disposition_confirm_k must be positive")
+        if self.dedup_capacity < 1 or self.disposition_confirm_k < 1 or self.takeover_fixes < 1:
+            raise ValueError("dedup_capacity, disposition_confirm_k and takeover_fixes must be positive")
         if min(self.reorder_window_s, self.max_future_s, self.coast_after_s) < 0.0:
             raise ValueError("time windows cannot be negative")
 

@@ -350,7 +350,13 @@ class FusionCore:
             z[3:] = rot @ np.asarray(report.velocity_enu_mps, dtype=float)
         r[3:, 3:] = np.eye(3) * speed_sigma**2
         row = self._rows().get(tid)
-        if row is None:
+        taken_over = self._intake.took_over(report)
+        if row is not None and taken_over:
+            t.x[row], t.p[row] = z, r  # a new owner: restart from its fix rather than filter towards it
+            t.time_us[row] = time_us
+            t.hits[row] += 1
+            self._updated.add(tid)
+        elif row is None:
             new = TrackTable.blank(1)
             new.x[0], new.p[0] = z, r
             new.time_us[:] = new.first_us[:] = time_us

@@ -63,6 +63,15 @@ class _Fix:
     sigma_m: float
 
 
+@dataclass(frozen=True)
+class _Challenge:
+    """Fixes of a platform that the jump check refused but that agree with each other."""
+
+    first_us: int
+    last: _Fix
+    count: int
+
+
 class Intake:
     """Duplicate memory, time checks, the absurd-jump check and the reorder buffer."""
 
@@ -70,6 +79,8 @@ class Intake:
         self._config = config
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._fixes: dict[str, _Fix] = {}
+        self._challenges: dict[str, _Challenge] = {}
+        self._takeovers: set[tuple[str, str]] = set()
         self._heap: list[tuple[int, int, Observation]] = []
         self._arrivals = 0
         self.watermark_us: int | None = None
@@ -98,6 +109,15 @@ class Intake:
             self.watermark_us = cutoff_us
         return out
 
+    def took_over(self, report: PositionReport) -> bool:
+        """Whether `report` took its platform over (the track must restart from it, not be filtered
+        towards it); answered once, when the core applies the report."""
+        key = (report.source.id, report.msg_id)
+        if key in self._takeovers:
+            self._takeovers.remove(key)
+            return True
+        return False
+
     @property
     def pending(self) -> int:
         return len(self._heap)
@@ -118,19 +138,36 @@ class Intake:
         return Verdict(VerdictKind.ACCEPTED)
 
     def _judge_jump(self, report: PositionReport, t_us: int) -> Verdict:
+        """Accept a fix consistent with the platform's last one; refuse an absurd jump, unless the
+        refused fixes agree among themselves for `takeover_fixes` in a row (see FusionConfig)."""
+        cfg = self._config
         p = report.position
         ecef = tuple(float(v) for v in pymap3d.geodetic2ecef(p.lat, p.lon, p.hae_m))
-        sigma = max(report.ce_m or self._config.default_ce_m, report.le_m or self._config.default_le_m)
-        fix = _Fix(t_us, (ecef[0], ecef[1], ecef[2]), sigma)
-        last = self._fixes.get(report.platform_id)
-        if last is not None:
-            distance = math.dist(last.ecef, fix.ecef)
-            allowed = self._config.max_platform_speed_mps * abs(t_us - last.time_us) / 1e6
-            allowed += 4.0 * (last.sigma_m + fix.sigma_m)
-            if distance > allowed:
-                return Verdict(
-                    VerdictKind.ABSURD,
-                    f"platform {report.platform_id} moved {distance:.0f} m, at most {allowed:.0f} m is possible",
-                )
-        self._fixes[report.platform_id] = fix
-        return Verdict(VerdictKind.ACCEPTED)
+        claimed = max(report.ce_m or cfg.default_ce_m, report.le_m or cfg.default_le_m)
+        fix = _Fix(t_us, (ecef[0], ecef[1], ecef[2]), min(claimed, cfg.max_claimed_sigma_m))
+        platform = report.platform_id
+        last = self._fixes.get(platform)
+        excess = None if last is None else self._excess(last, fix)
+        if excess is None:
+            self._fixes[platform] = fix
+            self._challenges.pop(platform, None)
+            return Verdict(VerdictKind.ACCEPTED)
+        challenge = self._challenges.get(platform)
+        if challenge is not None and self._excess(challenge.last, fix) is None:
+            challenge = _Challenge(challenge.first_us, fix, challenge.count + 1)
+        else:
+            challenge = _Challenge(t_us, fix, 1)
+        if challenge.count >= cfg.takeover_fixes:
+            self._fixes[platform] = fix
+            del self._challenges[platform]
+            self._takeovers.add((report.source.id, report.msg_id))
+            return Verdict(VerdictKind.ACCEPTED, f"takes platform {platform} over: {challenge.count} consistent fixes")
+        self._challenges[platform] = challenge
+        return Verdict(VerdictKind.ABSURD, f"platform {platform} {excess}")
+
+    def _excess(self, last: _Fix, fix: _Fix) -> str | None:
+        """Why `fix` cannot follow `last` (a move faster than any platform), or None if it can."""
+        distance = math.dist(last.ecef, fix.ecef)
+        allowed = self._config.max_platform_speed_mps * abs(fix.time_us - last.time_us) / 1e6
+        allowed += 4.0 * (last.sigma_m + fix.sigma_m)
+        return f"moved {distance:.0f} m, at most {allowed:.0f} m is possible" if distance > allowed else None
