@@ -1,26 +1,66 @@
-"""The picture's clock, shared by the fusion service and vehicle nodes."""
+"""The picture's clock: where "now" is for a node that fuses or shows the picture.
+
+It follows the data, so a scenario or a replay at 10x real time makes a picture at 10x, and a silent
+bus still ages its tracks at wall-clock speed. What it must not do is follow the *newest* time any
+source claims: one source stamping its messages a little in the future, again and again, would drag
+the picture ahead of every other source (seen: 270 s ahead after 60 messages, and every genuine
+observation then rejected as late).
+
+So each source's lead over the node's own clock (observation time minus receive time: latency makes
+it negative, a clock offset or a faster-than-life replay positive) is learned separately, and the
+picture runs at the *median* lead of the sources heard recently. A source's lead is bounded to
+`max_lead_s` beyond that median, so it cannot ratchet itself up either; one source among three or more
+cannot move the picture at all, and it recovers by itself once a bad source falls silent.
+"""
 
 from __future__ import annotations
 
-import time
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bus.schema import utc_now
 
 
-class StreamClock:
-    """The picture's clock: jumps to the newest accepted observation time, runs at wall speed between
-    them, never goes back. Before any data it is the wall clock."""
+@dataclass(frozen=True, slots=True)
+class _Lead:
+    seconds: float
+    heard_at: datetime
 
-    def __init__(self) -> None:
-        self._anchor: datetime | None = None
-        self._anchor_wall = 0.0
+
+class PictureClock:
+    """`now()` is the wall clock plus the median lead of the sources heard in the last `memory_s`."""
+
+    def __init__(self, max_lead_s: float = 5.0, memory_s: float = 30.0, wall: Callable[[], datetime] = utc_now) -> None:
+        self._max_lead_s = max_lead_s
+        self._memory = timedelta(seconds=memory_s)
+        self._wall = wall
+        self._leads: dict[str, _Lead] = {}
+        self._consensus_s = 0.0
+        self._last: datetime | None = None
 
     def now(self) -> datetime:
-        if self._anchor is None:
-            return utc_now()
-        return self._anchor + timedelta(seconds=time.monotonic() - self._anchor_wall)
+        """Never earlier than a previous answer: the picture does not run backwards."""
+        now = self._wall() + timedelta(seconds=self._consensus_s)
+        if self._last is not None and now < self._last:
+            return self._last
+        self._last = now
+        return now
 
-    def observe(self, observed: datetime) -> None:
-        if observed > self.now():
-            self._anchor, self._anchor_wall = observed, time.monotonic()
+    def observe(self, source_id: str, observed: datetime) -> None:
+        """Learn `source_id`'s lead from an accepted observation stamped `observed`, received now."""
+        wall = self._wall()
+        lead_s = (observed - wall).total_seconds()
+        if self._leads:
+            lead_s = min(lead_s, self._consensus_s + self._max_lead_s)
+        self._leads[source_id] = _Lead(lead_s, wall)
+        cutoff = wall - self._memory
+        for quiet in [source for source, lead in self._leads.items() if lead.heard_at < cutoff]:
+            del self._leads[quiet]
+        self._consensus_s = statistics.median(lead.seconds for lead in self._leads.values())
+
+    @property
+    def sources(self) -> int:
+        """Sources heard within the memory: the bound on this clock's table."""
+        return len(self._leads)

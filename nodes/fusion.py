@@ -4,8 +4,9 @@ Subscribes to every observation, feeds the core, publishes each changed track re
 topic, clears dropped ones (empty retained message), publishes the snapshot at a fixed rate, and
 reports its own figures in its retained NodeState.
 
-The picture's clock follows the data (`fusion.clock.StreamClock`): a scenario or a replay at 10x real
-time makes a picture at 10x, while a silent bus still ages its tracks at wall-clock speed.
+The picture's clock follows the data (`fusion.clock.PictureClock`): a scenario or a replay at 10x real
+time makes a picture at 10x, a silent bus still ages its tracks at wall-clock speed, and no one source
+can drag it ahead of the others.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from bus import topics
 from bus.client import BrokerConfig, BusClient, Delivery
 from bus.schema import Envelope, GeoPoint, SourceKind, utc_now
 from fusion import FusionConfig, FusionCore, VerdictKind
-from fusion.clock import StreamClock
+from fusion.clock import PictureClock
 from fusion.picture import PictureFeed
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class FusionService:
         self.core = FusionCore(config)
         self.client = BusClient(node_id, SourceKind.FUSION, broker, role="fusion", state_figures=self.figures)
         self.feed = PictureFeed(self.core, self.client.source, self.client.session)
-        self.clock = StreamClock()
+        self.clock = PictureClock(max_lead_s=self.core.config.max_future_s)
         self.verdicts: Counter[str] = Counter()
         self._inbox: deque[tuple[float, Envelope]] = deque()
         self._snapshot_period_s = 1.0 / snapshot_rate_hz
@@ -139,7 +140,7 @@ class FusionService:
             verdict = self.core.ingest(message, now=self.clock.now())  # type: ignore[arg-type]
             self.verdicts[verdict.kind.value] += 1
             if verdict.kind is VerdictKind.ACCEPTED:
-                self.clock.observe(message.time)
+                self.clock.observe(message.source.id, message.time)
                 accepted.append(received)
             elif self.verdicts[verdict.kind.value] == 1:
                 kind, source = verdict.kind.value, message.source.id

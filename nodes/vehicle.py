@@ -21,7 +21,7 @@ from adapters.base import Adapter
 from bus.client import BrokerConfig
 from bus.replica import PictureReplica
 from bus.schema import Environment, GeoPoint, PositionReport, Track
-from fusion.clock import StreamClock
+from fusion.clock import PictureClock
 
 
 @dataclass(frozen=True)
@@ -80,9 +80,15 @@ def run(args: argparse.Namespace) -> int:
     ve, vn = (float(part) for part in args.velocity.split(","))
     start, started = GeoPoint(lat=lat, lon=lon), time.monotonic()
     navigation = VehicleNavigation(args.id, BrokerConfig.from_env(args.broker))
-    clock = StreamClock()
-    follow = (lambda track: clock.observe(track.updated)) if args.clock == "picture" else None
-    replica = PictureReplica(navigation.client, on_created=follow, on_updated=follow)
+    clock = PictureClock()
+
+    def follow(track: Track) -> None:
+        """The picture's time is its newest track update (coasting tracks carry older ones)."""
+        if track.updated > clock.now():
+            clock.observe("picture", track.updated)
+
+    following = follow if args.clock == "picture" else None
+    replica = PictureReplica(navigation.client, on_created=following, on_updated=following)
     deadline = started + args.duration if args.duration else None
     live = None if args.headless else Live(console=Console(), auto_refresh=False)
     with navigation, live or contextlib.nullcontext():

@@ -1,0 +1,57 @@
+"""Faults and hostile input against a running fusion service, over a real broker."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bus import topics
+from bus.client import BrokerConfig
+from bus.replica import PictureReplica
+from bus.schema import GeoPoint, PositionReport, SensorReading, Source, SourceKind, Track
+from nodes.fusion import FusionService
+from tests.bus_helpers import client
+
+PLATFORMS = ("ifv-1", "ifv-2", "ifv-3")
+
+
+def own_report(platform: str, time: datetime) -> PositionReport:
+    return PositionReport(
+        source=Source(id=f"{platform}.gps", kind=SourceKind.POSITION),
+        time=time,
+        platform_id=platform,
+        position=GeoPoint(lat=54.4 + 0.01 * PLATFORMS.index(platform), lon=10.2),
+    )
+
+
+def test_one_source_stamping_ahead_cannot_drag_the_picture_clock(own_broker) -> None:
+    """60 valid, empty scans, each stamped a little under 5 s ahead of the one before: on main the
+    picture clock followed them 294 s ahead and rejected every genuine report as late."""
+    broker = BrokerConfig.from_url(own_broker.url)
+    with FusionService(broker).start_in_background() as fusion, client(own_broker.url, "gps") as gps:
+        vehicle = client(own_broker.url, "vehicle")
+        picture = PictureReplica(vehicle)
+        with vehicle, client(own_broker.url, "liar") as liar:
+            started = datetime.now(UTC)
+            for platform in PLATFORMS:
+                gps.publish(topics.observation("position", f"{platform}.gps"), own_report(platform, started))
+            assert picture.wait_for(lambda tracks: len(tracks) == 3, timeout_s=5)
+
+            source = Source(id="liar", kind=SourceKind.SENSOR)
+            for k in range(60):
+                ahead = datetime.now(UTC) + timedelta(seconds=4.9 * (k + 1))
+                empty = SensorReading(source=source, time=ahead, sensor_position=GeoPoint(lat=54.4, lon=10.2))
+                liar.publish(topics.observation("sensor", "liar"), empty)
+            assert liar.wait_acknowledged(5)
+
+            after = datetime.now(UTC)
+            for platform in PLATFORMS:
+                gps.publish(topics.observation("position", f"{platform}.gps"), own_report(platform, after))
+
+            def refreshed(tracks: dict[str, Track]) -> bool:
+                return all(tracks.get(f"P-{p}") is not None and tracks[f"P-{p}"].updated >= after for p in PLATFORMS)
+
+            assert picture.wait_for(refreshed, timeout_s=5), fusion.figures()
+            figures = fusion.figures()
+            assert figures.get("verdict_late", 0) == 0
+            assert figures["verdict_future"] >= 58  # the liar's second message onwards
+            assert abs((fusion.clock.now() - datetime.now(UTC)).total_seconds()) < 2.0
