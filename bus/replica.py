@@ -4,6 +4,11 @@ It subscribes to `rampart/v1/picture/#`: retained track messages give a late joi
 picture at once; numbered `TrackUpdate`s keep it current; an empty retained message drops a track.
 A jump in `picture_seq` means an update was missed: the replica counts the gap and resynchronises
 from the next snapshot, which also reconciles drops missed while away.
+
+Each start of the fusion is an epoch. A message of a later epoch switches the replica to it at once:
+sequence numbers start again, and the tracks of the old epoch stay only until the new epoch's first
+snapshot says which of them still exist. Messages of an earlier epoch (a dead fusion's retained
+leftovers) are ignored, so a restart never freezes a vehicle and never leaves a ghost track.
 """
 
 from __future__ import annotations
@@ -27,6 +32,10 @@ class ReplicaFigures:
     gaps: int = 0
     resyncs: int = 0
     drops: int = 0
+    epochs: int = 0
+    """Epochs switched to (the first one included)."""
+    stale_epoch: int = 0
+    """Messages of an earlier epoch, ignored."""
 
 
 class PictureReplica:
@@ -46,6 +55,7 @@ class PictureReplica:
         self._tracks: dict[str, Track] = {}
         self._seq_of: dict[str, int] = {}
         self._last_seq: int | None = None
+        self._epoch: int | None = None
         self._resync_needed = False
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -66,11 +76,37 @@ class PictureReplica:
         with self._changed:
             return self._changed.wait_for(lambda: condition(self._tracks), timeout_s)
 
+    @property
+    def epoch(self) -> int | None:
+        """The fusion start whose picture this replica follows (None before any message)."""
+        return self._epoch
+
     def _on_message(self, message: Envelope, delivery: Delivery) -> None:
+        if not isinstance(message, TrackUpdate | PictureSnapshot):
+            return
+        with self._changed:
+            current = self._in_epoch(message.epoch)
+        if not current:
+            return
         if isinstance(message, TrackUpdate):
             self._apply_update(message, live=not delivery.retained)
-        elif isinstance(message, PictureSnapshot):
+        else:
             self._apply_snapshot(message)
+
+    def _in_epoch(self, epoch: int) -> bool:
+        """Switch to a later epoch; False for a message of an earlier one. Called under the lock."""
+        if self._epoch is not None and epoch < self._epoch:
+            self.figures.stale_epoch += 1
+            return False
+        if self._epoch is None or epoch > self._epoch:
+            self._epoch = epoch
+            self.figures.epochs += 1
+            self._last_seq = None
+            self._resync_needed = False
+            # The old epoch's tracks stay on show, but any message of the new epoch supersedes them
+            # and its first snapshot drops those it no longer has.
+            self._seq_of = dict.fromkeys(self._seq_of, -1)
+        return True
 
     def _apply_update(self, update: TrackUpdate, live: bool) -> None:
         track = update.track

@@ -383,10 +383,16 @@ class Track(_Model):
     stale_at: UtcTime
 
 
+PictureEpoch = Annotated[int, Field(ge=0, lt=2**63)]
+"""Which start of the fusion a picture message belongs to (its start time in milliseconds): picture
+sequence numbers count within an epoch, and a later epoch supersedes every message of an earlier one."""
+
+
 class TrackUpdate(Envelope):
     """The latest state of one track, retained on its own topic."""
 
     schema_id: Literal["TrackUpdate/1"] = Field(default="TrackUpdate/1", alias="schema")
+    epoch: PictureEpoch = 0
     picture_seq: Annotated[int, Field(ge=0)]
     track: Track
 
@@ -395,6 +401,7 @@ class PictureSnapshot(Envelope):
     """The whole picture at one instant, retained, with the picture sequence number."""
 
     schema_id: Literal["PictureSnapshot/1"] = Field(default="PictureSnapshot/1", alias="schema")
+    epoch: PictureEpoch = 0
     picture_seq: Annotated[int, Field(ge=0)]
     tracks: Annotated[list[Track], Field(max_length=MAX_TRACKS)] = Field(default_factory=list)
 

@@ -26,9 +26,12 @@ class PictureStep:
 class PictureFeed:
     """Advances the core and turns its changes into numbered `TrackUpdate`s and `PictureSnapshot`s."""
 
-    def __init__(self, core: FusionCore, source: Source, session: int = 1) -> None:
+    def __init__(self, core: FusionCore, source: Source, session: int = 1, epoch: int = 0) -> None:
+        """`epoch` tells this fusion start's picture from an earlier one's (the shell passes its start
+        time in milliseconds); `picture_seq` counts from 0 within it."""
         self.core = core
         self.source = source
+        self.epoch = epoch
         self.picture_seq = 0
         self._stamper = Stamper(source.id, session)
 
@@ -38,12 +41,16 @@ class PictureFeed:
         updates = []
         for track in self.core.tracks(change.created + change.updated):
             self.picture_seq += 1
-            update = TrackUpdate(source=self.source, time=track.updated, picture_seq=self.picture_seq, track=track)
+            update = TrackUpdate(
+                source=self.source, time=track.updated, epoch=self.epoch, picture_seq=self.picture_seq, track=track
+            )
             updates.append(self._stamper.stamp(update, sent_at))
         return PictureStep(updates, change.dropped, change)
 
     def snapshot(self, now: datetime, sent_at: datetime | None = None) -> PictureSnapshot:
         """The whole picture, covering every update up to the current `picture_seq`."""
         tracks = self.core.tracks()
-        snapshot = PictureSnapshot(source=self.source, time=now, picture_seq=self.picture_seq, tracks=tracks)
+        snapshot = PictureSnapshot(
+            source=self.source, time=now, epoch=self.epoch, picture_seq=self.picture_seq, tracks=tracks
+        )
         return self._stamper.stamp(snapshot, sent_at)

@@ -67,7 +67,8 @@ class FusionService:
     ) -> None:
         self.core = FusionCore(config)
         self.client = BusClient(node_id, SourceKind.FUSION, broker, role="fusion", state_figures=self.figures)
-        self.feed = PictureFeed(self.core, self.client.source, self.client.session)
+        # This start's epoch: the session base, milliseconds since 1970, so a restart's is larger.
+        self.feed = PictureFeed(self.core, self.client.source, self.client.session, epoch=self.client.session)
         self.clock = PictureClock(max_lead_s=self.core.config.max_future_s)
         self.verdicts: Counter[str] = Counter()
         self._inbox: deque[tuple[float, Envelope]] = deque()

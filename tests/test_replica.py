@@ -1,0 +1,60 @@
+"""A vehicle's replica across fusion restarts (epochs), over a real broker."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from bus import topics
+from bus.replica import PictureReplica
+from bus.schema import GeoPoint, PictureSnapshot, Source, SourceKind, Track, TrackStatus, TrackUpdate
+from tests.bus_helpers import client
+
+FUSION = Source(id="fusion", kind=SourceKind.FUSION)
+IDENTITY = ((25.0, 0.0, 0.0), (0.0, 25.0, 0.0), (0.0, 0.0, 25.0))
+
+
+def track(track_id: str) -> Track:
+    now = datetime.now(UTC)
+    return Track(
+        track_id=track_id,
+        status=TrackStatus.CONFIRMED,
+        position=GeoPoint(lat=54.4, lon=10.2),
+        velocity_enu_mps=(0.0, 0.0, 0.0),
+        position_cov_enu_m2=IDENTITY,
+        velocity_cov_enu_m2s2=IDENTITY,
+        first_seen=now,
+        updated=now,
+        stale_at=now,
+    )
+
+
+def update(epoch: int, seq: int, track_id: str) -> TrackUpdate:
+    return TrackUpdate(source=FUSION, time=datetime.now(UTC), epoch=epoch, picture_seq=seq, track=track(track_id))
+
+
+def snapshot(epoch: int, seq: int, *track_ids: str) -> PictureSnapshot:
+    tracks = [track(track_id) for track_id in track_ids]
+    return PictureSnapshot(source=FUSION, time=datetime.now(UTC), epoch=epoch, picture_seq=seq, tracks=tracks)
+
+
+def test_a_restarted_fusion_is_followed_at_once_with_no_ghost(broker) -> None:
+    """On main a restarted fusion's updates (seq from 1 again) were ignored until its sequence passed
+    the old one, and the old tracks stayed on screen."""
+    fusion, vehicle = client(broker.url, "fusion"), client(broker.url, "vehicle")
+    replica = PictureReplica(vehicle)
+    prefix = f"{vehicle.node_id}-"
+    with fusion, vehicle:
+        for seq in range(1, 501):
+            fusion.publish(topics.track(f"{prefix}old"), update(1_000, seq, f"{prefix}old"), retain=False)
+        assert replica.wait_for(lambda tracks: f"{prefix}old" in tracks, timeout_s=5)
+
+        # The fusion restarts: a new epoch, sequence numbers from 1.
+        fusion.publish(topics.track(f"{prefix}new"), update(2_000, 1, f"{prefix}new"), retain=False)
+        assert replica.wait_for(lambda tracks: f"{prefix}new" in tracks, timeout_s=5)
+        assert replica.epoch == 2_000
+        # A leftover of the dead fusion is ignored; the new epoch's snapshot drops the old track.
+        fusion.publish(topics.track(f"{prefix}ghost"), update(1_000, 501, f"{prefix}ghost"), retain=False)
+        fusion.publish(topics.snapshot(), snapshot(2_000, 1, f"{prefix}new"), retain=False)
+        assert replica.wait_for(lambda tracks: set(tracks) == {f"{prefix}new"}, timeout_s=5), replica.tracks()
+        assert replica.figures.stale_epoch == 1
+        assert replica.figures.epochs == 2
