@@ -35,7 +35,7 @@ from importlib.metadata import version
 import paho.mqtt.client as mqtt
 
 from bus import codec, schema, topics
-from bus.client import BrokerConfig, BusClient
+from bus.client import BrokerConfig, BusClient, Delivery
 from bus.envelope import Stamper
 from bus.schema import (
     BoundingBox,
@@ -301,7 +301,7 @@ class Counter:
                 return
 
 
-def wait_for_probe(counter: Counter, send_probe: Callable[[], None], timeout_s: float = 10.0) -> None:
+def wait_for_probe(counter: Counter, send_probe: Callable[[], object], timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not counter.probe.is_set():
         if time.monotonic() > deadline:
@@ -401,7 +401,7 @@ def run_typed(config: BrokerConfig, model: schema.PositionReport, count: int, qo
     topic = topics.observation("position", model.source.id)
     counter = Counter(count)
 
-    def handler(message: schema.Envelope, on_topic: str) -> None:
+    def handler(message: schema.Envelope, delivery: Delivery) -> None:
         if message.seq == PROBE_SEQ:
             counter.probe.set()
             return

@@ -413,10 +413,10 @@ def print_latency(runs: list[LatencyRun], args: argparse.Namespace) -> None:
         p99s = [r.stats["p99"] for r in mine]
         verdict = "meets" if p99s and max(p99s) < 50.0 else "MISSES"
         late = ", ".join(f"{100.0 * r.late / r.published:.1f}%" for r in mine)
-        lost = ", ".join(f"{r.published - r.received:.0f}" for r in mine)
+        losses = ", ".join(f"{r.published - r.received:.0f}" for r in mine)
         print(
             f"window {window:g} s: p99 {spread(p99s)} ms -> {verdict} p99 < 50 ms; "
-            f"p50 {spread([r.stats['p50'] for r in mine])} ms; lost at QoS 1: {lost}; rejected as late: {late}"
+            f"p50 {spread([r.stats['p50'] for r in mine])} ms; lost at QoS 1: {losses}; rejected as late: {late}"
         )
 
 
@@ -611,8 +611,8 @@ def run_throughput(
         watcher.stop()
     fusion_cpu = (fusion.cpu_at_stop - cpu0) / (done_at[0] - started)
     notes.insert(0, f"first obs stamped {data.first_obs_wall - started:+.1f} s from the first publish")
-    for path in paths:
-        Path(path).unlink(missing_ok=True)
+    for name in paths:
+        Path(name).unlink(missing_ok=True)
     received = figures.get("received", math.nan) - 2  # less the two sentinel reports
     accepted = figures.get("verdict_accepted", math.nan) - 2
     late = figures.get("verdict_late", 0.0)
@@ -702,7 +702,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rampart-bench-") as tmp:
         log_dir = Path(tmp)
         if args.only != "throughput":
-            runs = []
+            runs: list[LatencyRun] = []
             for r in range(args.repeat):
                 for window in args.windows:
                     run = run_latency(args, window, len(runs), log_dir)

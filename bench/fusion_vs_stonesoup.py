@@ -65,7 +65,7 @@ from fusion.frame import LocalFrame
 from nodes.sim import scenario_for, write_recording
 
 Observation = PositionReport | SensorReading | VideoMetadata
-Message = tuple[int, Envelope]
+Message = tuple[int, Observation | GroundTruth]
 """A decoded recording record: receive time in microseconds and the message."""
 
 TICK_S = 0.1
@@ -96,6 +96,7 @@ def read_messages(path: Path, seconds: float | None) -> Iterator[Message]:
         if topics.parse(record.topic).kind not in (topics.Kind.OBSERVATION, topics.Kind.TRUTH):
             continue
         message = codec.decode_on_topic(record.topic, record.payload, record.content_type)
+        assert isinstance(message, Observation | GroundTruth), f"{record.topic} carries a {message.NAME}"
         pending.append((record.time_us, message))
         if isinstance(message, GroundTruth):
             yield from pending
@@ -169,7 +170,7 @@ def run_rampart(messages: Iterable[Message], config: FusionConfig, name: str = "
                 if isinstance(message, GroundTruth):
                     core.advance(now)
                 else:
-                    core.ingest(message, now=now)  # type: ignore[arg-type]
+                    core.ingest(message, now=now)
             if isinstance(message, GroundTruth):
                 with picture:
                     tracks = core.tracks()
@@ -398,7 +399,7 @@ def run_stonesoup(messages: list[Message], origin: GeoPoint, params: StoneSoupPa
         for truth in truths:
             with fusion:
                 while done < len(observations) and observations[done].time <= truth.time - window:
-                    tracker.process(observations[done])  # type: ignore[arg-type]
+                    tracker.process(observations[done])
                     done += 1
                 tracker.delete_stale(truth.time)
             with picture:

@@ -62,7 +62,7 @@ def encode(message: Envelope, content_type: str = MSGPACK) -> bytes:
     raise ValueError(f"unsupported content type {content_type!r}; use one of {', '.join(CONTENT_TYPES)}")
 
 
-def sniff_content_type(payload: bytes) -> str:
+def sniff_content_type(payload: bytes | bytearray) -> str:
     """The encoding of a payload that came without a content type (MQTT 3.1.1 publishers)."""
     stripped = payload.lstrip(b" \t\r\n")
     if stripped[:1] == b"{":
@@ -72,7 +72,7 @@ def sniff_content_type(payload: bytes) -> str:
     raise DecodeError("payload", "neither a JSON object nor a msgpack map (no content type given)")
 
 
-def decode(payload: bytes, content_type: str | None = None, expect: type[M] | None = None) -> M | Envelope:
+def decode(payload: bytes | bytearray, content_type: str | None = None, expect: type[M] | None = None) -> M | Envelope:
     """Parse and validate a payload; `expect` restricts which message type is acceptable."""
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise DecodeError("payload", f"{len(payload)} bytes is over the limit of {MAX_PAYLOAD_BYTES}")
@@ -89,7 +89,7 @@ def decode(payload: bytes, content_type: str | None = None, expect: type[M] | No
         raise _first_error(error) from None
 
 
-def decode_on_topic(topic: str, payload: bytes, content_type: str | None = None) -> Envelope:
+def decode_on_topic(topic: str, payload: bytes | bytearray, content_type: str | None = None) -> Envelope:
     """Decode a message and check it belongs on `topic`: the right schema for the topic's kind,
     and (for observations) the topic's source id equal to the message's own."""
     try:
@@ -114,7 +114,7 @@ def expected_model(address: topics.Address) -> type[Envelope]:
     return MODEL_BY_TOPIC_KIND[address.kind]
 
 
-def _parse(payload: bytes, content_type: str) -> Mapping[str, Any]:
+def _parse(payload: bytes | bytearray, content_type: str) -> Mapping[str, Any]:
     if content_type == MSGPACK:
         try:
             data = msgpack.unpackb(payload, timestamp=3, raw=False, strict_map_key=True)

@@ -20,12 +20,23 @@ from __future__ import annotations
 
 import math
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 SCHEMA_MAJOR = 1
 
@@ -36,18 +47,30 @@ MAX_TRACKS = 20_000
 MAX_SOURCES_PER_TRACK = 64
 
 
-def ranged(low: float, high: float) -> Any:
-    """A finite float in [low, high]: a message that names the value and bounds, and the bounds in
-    the JSON Schema so that integrators in other languages see them too."""
+@dataclass(frozen=True)
+class Range:
+    """`Annotated[float, Range(low, high)]`: a finite float in [low, high]. A value outside is refused
+    with a message that names the value and the bounds, and the finite bounds go into the JSON Schema
+    (`minimum`, `maximum`) so that integrators in other languages see them too."""
 
-    def check(value: float) -> float:
-        if not low <= value <= high:
-            raise ValueError(f"{value} is not in [{low:g}, {high:g}]")
+    low: float
+    high: float
+
+    def check(self, value: float) -> float:
+        if not self.low <= value <= self.high:
+            raise ValueError(f"{value} is not in [{self.low:g}, {self.high:g}]")
         return value
 
-    bounds = {key: value for key, value in (("minimum", low), ("maximum", high)) if math.isfinite(value)}
-    # NaN and infinity are already refused by `allow_inf_nan=False` in the model configuration.
-    return Annotated[float, AfterValidator(check), Field(json_schema_extra=bounds)]
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        # NaN and infinity are already refused by `allow_inf_nan=False` in the model configuration.
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema.update(
+            (key, bound) for key, bound in (("minimum", self.low), ("maximum", self.high)) if math.isfinite(bound)
+        )
+        return json_schema
 
 
 def _utc(value: datetime) -> datetime:
@@ -57,13 +80,13 @@ def _utc(value: datetime) -> datetime:
 
 
 Finite = float  # finite: every model refuses NaN and infinity (`allow_inf_nan=False`)
-Latitude = ranged(-90.0, 90.0)
-Longitude = ranged(-180.0, 180.0)
-Degrees360 = ranged(0.0, 360.0)
-SignedDegrees = ranged(-180.0, 180.0)
-Elevation = ranged(-90.0, 90.0)
-Probability = ranged(0.0, 1.0)
-NonNegative = ranged(0.0, math.inf)
+Latitude = Annotated[float, Range(-90.0, 90.0)]
+Longitude = Annotated[float, Range(-180.0, 180.0)]
+Degrees360 = Annotated[float, Range(0.0, 360.0)]
+SignedDegrees = Annotated[float, Range(-180.0, 180.0)]
+Elevation = Annotated[float, Range(-90.0, 90.0)]
+Probability = Annotated[float, Range(0.0, 1.0)]
+NonNegative = Annotated[float, Range(0.0, math.inf)]
 UtcTime = Annotated[datetime, AfterValidator(_utc)]
 Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LEN, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Text = Annotated[str, Field(max_length=MAX_TEXT_LEN)]
@@ -180,7 +203,7 @@ class GeoPoint(_Model):
 
     lat: Latitude
     lon: Longitude
-    hae_m: ranged(-12_000.0, 1_000_000.0) = 0.0
+    hae_m: Annotated[float, Range(-12_000.0, 1_000_000.0)] = 0.0
 
 
 def _new_msg_id() -> str:
@@ -209,7 +232,7 @@ class Envelope(_Model):
     time: UtcTime
     sent_at: UtcTime | None = None
 
-    def __init_subclass__(cls, **kwargs: object) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.NAME = cls.__name__
 
@@ -245,9 +268,9 @@ class PolarMeasurement(_Model):
     range_m: NonNegative
     bearing_deg: Degrees360
     elevation_deg: Elevation = 0.0
-    sigma_range_m: ranged(1e-6, math.inf)
-    sigma_bearing_deg: ranged(1e-9, 180.0)
-    sigma_elevation_deg: ranged(1e-9, 180.0) = 1.0
+    sigma_range_m: Annotated[float, Range(1e-6, math.inf)]
+    sigma_bearing_deg: Annotated[float, Range(1e-9, 180.0)]
+    sigma_elevation_deg: Annotated[float, Range(1e-9, 180.0)] = 1.0
 
 
 class GeoMeasurement(_Model):
@@ -336,8 +359,8 @@ class VideoMetadata(Envelope):
     platform_roll_deg: SignedDegrees | None = None
     sensor_position: GeoPoint | None = None
     """ST 0601 tags 13-15."""
-    sensor_hfov_deg: ranged(0.0, 180.0) | None = None
-    sensor_vfov_deg: ranged(0.0, 180.0) | None = None
+    sensor_hfov_deg: Annotated[float, Range(0.0, 180.0)] | None = None
+    sensor_vfov_deg: Annotated[float, Range(0.0, 180.0)] | None = None
     sensor_relative_azimuth_deg: Degrees360 | None = None
     sensor_relative_elevation_deg: SignedDegrees | None = None
     sensor_relative_roll_deg: Degrees360 | None = None

@@ -226,7 +226,8 @@ class FusionCore:
         y, h, r = _innovations(scan, xp[inv], pair_d)
         d2 = mahalanobis2(y, innovation_covariance(pp[inv], h, r))
         gated = d2 <= self._gate
-        pair_t, pair_d, inv, y, h, r, d2 = (a[gated] for a in (pair_t, pair_d, inv, y, h, r, d2))
+        pair_t, pair_d, inv = pair_t[gated], pair_d[gated], inv[gated]
+        y, h, r, d2 = y[gated], h[gated], r[gated], d2[gated]
 
         # Established tracks choose first: a new track's wide covariance makes its d² small, and
         # without this it steals detections from the confirmed track on the same target, confirms
@@ -542,4 +543,5 @@ def _within_reach(scan: Scan, pos: Array) -> NDArray[np.bool_]:
     if not scan.polar.any():
         return np.zeros(pos.shape[0], dtype=bool)
     farthest = float(scan.z[scan.polar, 0].max())
-    return np.linalg.norm(pos - scan.sensor_pos, axis=1) <= farthest
+    seen: NDArray[np.bool_] = np.linalg.norm(pos - scan.sensor_pos, axis=1) <= farthest
+    return seen

@@ -185,7 +185,8 @@ def track_positions(tracks: Sequence[Track], origin: GeoPoint, at: datetime | No
     ecef = pymap3d.enu2uvw(velocity[:, 0], velocity[:, 1], velocity[:, 2], lat, lon)
     velocity = np.column_stack(pymap3d.uvw2enu(*ecef, origin.lat, origin.lon))
     dt = np.array([(at - track.updated).total_seconds() for track in tracks])
-    return positions + velocity * dt[:, None]
+    predicted: np.ndarray = positions + velocity * dt[:, None]
+    return predicted
 
 
 # --- Evaluation over a run -------------------------------------------------------------------------

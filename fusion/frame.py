@@ -43,11 +43,13 @@ class LocalFrame:
         """Geodetic arrays (N,) -> ENU positions (N, 3) in this frame."""
         o = self.origin
         e, n, u = pymap3d.geodetic2enu(lat, lon, hae, o.lat, o.lon, o.hae_m)
-        return np.stack([e, n, u], axis=-1).astype(float, copy=False)
+        enu: Array = np.stack([e, n, u], axis=-1).astype(float, copy=False)
+        return enu
 
     def point(self, p: GeoPoint) -> Array:
         """One geodetic point -> its ENU position (3,)."""
-        return self.to_enu(np.array([p.lat]), np.array([p.lon]), np.array([p.hae_m]))[0]
+        enu: Array = self.to_enu(np.array([p.lat]), np.array([p.lon]), np.array([p.hae_m]))[0]
+        return enu
 
     def to_geodetic(self, enu: Array) -> tuple[Array, Array, Array]:
         """ENU positions (N, 3) -> latitude, longitude, height arrays (N,)."""
@@ -58,4 +60,5 @@ class LocalFrame:
     def from_local(self, lat: Array, lon: Array) -> Array:
         """Rotations (N, 3, 3) taking vectors in the local ENU frame at each point into this frame."""
         local = ecef_to_enu_rotation(lat, lon)
-        return np.einsum("ij,nkj->nik", self._rotation, local)
+        rotations: Array = np.einsum("ij,nkj->nik", self._rotation, local)
+        return rotations

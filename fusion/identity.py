@@ -68,8 +68,9 @@ def class_log_likelihoods(
             col = _CLASS_INDEX[cls]
             prob[row, col] = p
             listed[row, col] = True
-    has = listed.any(axis=1)
-    unlisted = len(CLASSES) - listed.sum(axis=1)
+    n_listed = listed.sum(axis=1)
+    has = n_listed > 0
+    unlisted = len(CLASSES) - n_listed
     missing = np.maximum(0.0, 1.0 - prob.sum(axis=1)) / np.maximum(unlisted, 1)
     prob = np.where(listed, prob, missing[:, None])
     prob = np.maximum(prob / np.maximum(prob.sum(axis=1, keepdims=True), 1e-12), floor)
@@ -82,7 +83,8 @@ def combine(log_post: Array, log_like: Array) -> Array:
     out = log_post + log_like
     out -= out.max(axis=1, keepdims=True)
     out = np.maximum(out, _LOG_SPAN)
-    return out - np.log(np.exp(out).sum(axis=1, keepdims=True))
+    normalised: Array = out - np.log(np.exp(out).sum(axis=1, keepdims=True))
+    return normalised
 
 
 def disposition_step(

@@ -46,7 +46,8 @@ def position_variance_trace(p: Array, dt: Array, q: Array) -> Array:
     """Trace of the predicted position covariance (N,), without predicting the whole matrix."""
     diag = np.diagonal(p, axis1=1, axis2=2)
     pv = np.trace(p[:, POS, VEL], axis1=1, axis2=2)
-    return diag[:, POS].sum(1) + 2.0 * dt * pv + dt**2 * diag[:, VEL].sum(1) + q * dt**3
+    trace: Array = diag[:, POS].sum(1) + 2.0 * dt * pv + dt**2 * diag[:, VEL].sum(1) + q * dt**3
+    return trace
 
 
 def innovation_covariance(p: Array, h: Array, r: Array) -> Array:
@@ -66,7 +67,8 @@ def update(x: Array, p: Array, y: Array, h: Array, r: Array) -> tuple[Array, Arr
 
 def mahalanobis2(y: Array, s: Array) -> Array:
     """Squared Mahalanobis distances yᵀ S⁻¹ y for innovations (K, m) and covariances (K, m, m)."""
-    return np.einsum("ki,ki->k", y, np.linalg.solve(s, y[..., None])[..., 0])
+    d2: Array = np.einsum("ki,ki->k", y, np.linalg.solve(s, y[..., None])[..., 0])
+    return d2
 
 
 def wrap_angle(a: Array) -> Array:

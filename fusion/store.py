@@ -7,6 +7,7 @@ order — and with it every output — is deterministic.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,11 +25,14 @@ Sources = dict[str, tuple[SourceKind, int]]
 """Contributing source id -> (its kind, the time of its last contribution in microseconds)."""
 
 
+_Scalar = TypeVar("_Scalar", bound=np.generic)
+
+
 def _f(*shape: int) -> NDArray[np.float64]:
     return np.zeros(shape)
 
 
-def _i(n: int, dtype: type[np.generic], value: int = 0) -> NDArray[np.generic]:
+def _i(n: int, dtype: type[_Scalar], value: int = 0) -> NDArray[_Scalar]:
     return np.full(n, value, dtype=dtype)
 
 

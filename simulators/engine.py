@@ -197,8 +197,8 @@ def _sources(scenario: Scenario, world: World, frame: LocalFrame, rngs: RngFacto
         sources.append(_RadarSource(RadarModel(radar.id, radar), world, frame, rngs, position=radar.position))
     for i, drone in enumerate(scenario.drones):
         carrier = world.drone_offset + i
-        model = CameraModel(drone.id, scenario.name, drone.camera)
-        sources.append(_CameraSource(model, carrier, _camera_aim(drone, world), world, frame, rngs))
+        camera = CameraModel(drone.id, scenario.name, drone.camera)
+        sources.append(_CameraSource(camera, carrier, _camera_aim(drone, world), world, frame, rngs))
         sources.append(_GpsSource(drone.id, carrier, frame, rngs, drone.gps))
     for i, vehicle in enumerate(scenario.vehicles):
         carrier = world.vehicle_offset + i

@@ -7,8 +7,9 @@ times because random-motion targets are integrated forward lazily on a fixed gri
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +28,7 @@ from simulators.scenario import (
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
+_Name = TypeVar("_Name", bound=str)
 
 
 def heading_of(east: FloatArray, north: FloatArray) -> FloatArray:
@@ -201,7 +203,7 @@ class OrbitSet:
         )
 
 
-def _weighted_choice(rng: np.random.Generator, weights: dict[str, float], n: int) -> list[str]:
+def _weighted_choice(rng: np.random.Generator, weights: Mapping[_Name, float], n: int) -> list[_Name]:
     names = sorted(weights)
     p = np.array([weights[k] for k in names], dtype=np.float64)
     return [names[i] for i in rng.choice(len(names), size=n, p=p / p.sum())]
@@ -258,7 +260,8 @@ class World:
             block_classes = _weighted_choice(setup_rng, dict(block.classes), block.count)
             parts.append(_random_block(block, block_classes, setup_rng))
             classes += block_classes
-            dispositions += _weighted_choice(setup_rng, dict(block.dispositions), block.count)
+            block_dispositions = _weighted_choice(setup_rng, dict(block.dispositions), block.count)
+            dispositions += block_dispositions
             appear += [0.0] * block.count
             leave += [np.inf] * block.count
             start += [0.0] * block.count
@@ -354,7 +357,7 @@ def _scatter(n: int, parts: Sequence[tuple[IntArray, Kinematics]]) -> Kinematics
 
 
 def _random_block(
-    block: RandomTargets, classes: list[str], rng: np.random.Generator
+    block: RandomTargets, classes: Sequence[str], rng: np.random.Generator
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
     """Initial state of a random block: uniform position in the box, class speed range, any course."""
     n = block.count

@@ -131,6 +131,14 @@ def _video_labels_only(rows: ConfusionRows) -> ConfusionRows:
     return rows
 
 
+def _default_video_confusion() -> ConfusionRows:
+    return {
+        "vehicle": {"vehicle": 0.9, "person": 0.05, "uav": 0.05},
+        "person": {"vehicle": 0.1, "person": 0.85, "uav": 0.05},
+        "uav": {"vehicle": 0.05, "person": 0.05, "uav": 0.9},
+    }
+
+
 class Camera(SourceTiming, DetectionRange):
     """A gimballed video camera; pointing defaults to the behaviour's natural aim (orbit centre, followed
     target, nadir on patrol)."""
@@ -144,11 +152,7 @@ class Camera(SourceTiming, DetectionRange):
     sigma_m: NonNegativeFloat = 8.0  # horizontal geolocation error per axis
     clutter_per_frame: NonNegativeFloat = 0.0
     confusion: Annotated[Confusion, AfterValidator(_video_labels_only)] = Field(
-        default_factory=lambda: {
-            "vehicle": {"vehicle": 0.9, "person": 0.05, "uav": 0.05},
-            "person": {"vehicle": 0.1, "person": 0.85, "uav": 0.05},
-            "uav": {"vehicle": 0.05, "person": 0.05, "uav": 0.9},
-        }
+        default_factory=_default_video_confusion
     )
 
     @model_validator(mode="after")
@@ -246,6 +250,14 @@ class SpeedRanges(_Model):
     uav: Range2 = (10.0, 30.0)
 
 
+def _all_vehicles() -> dict[ObjectClass, float]:
+    return {"vehicle": 1.0}
+
+
+def _all_unknown() -> dict[Disposition, float]:
+    return {"unknown": 1.0}
+
+
 class RandomTargets(_Model):
     """`count` random-motion targets, uniform in a square, bouncing off its edges so they stay there."""
 
@@ -253,8 +265,8 @@ class RandomTargets(_Model):
     id_prefix: str = "r"
     center: Point2 = (0.0, 0.0)
     half_size_m: PositiveFloat
-    classes: dict[ObjectClass, NonNegativeFloat] = Field(default_factory=lambda: {"vehicle": 1.0})
-    dispositions: dict[Disposition, NonNegativeFloat] = Field(default_factory=lambda: {"unknown": 1.0})
+    classes: dict[ObjectClass, NonNegativeFloat] = Field(default_factory=_all_vehicles)
+    dispositions: dict[Disposition, NonNegativeFloat] = Field(default_factory=_all_unknown)
     speeds_mps: SpeedRanges = SpeedRanges()
     process_noise: NonNegativeFloat = 0.01
     uav_altitude_m: NonNegativeFloat = DEFAULT_UAV_ALTITUDE_M

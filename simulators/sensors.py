@@ -51,7 +51,8 @@ class Classifier:
     def draw(self, rng: np.random.Generator, true_class: IntArray) -> IntArray:
         u = rng.random(len(true_class))
         drawn = (u[:, None] >= self.cumulative[true_class]).sum(axis=1)
-        return np.minimum(drawn, len(LABELS) - 1).astype(np.int64)
+        labels: IntArray = np.minimum(drawn, len(LABELS) - 1).astype(np.int64)
+        return labels
 
 
 def _label(index: int) -> str | None:

@@ -7,6 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from bus.client import BrokerConfig, BusClient, Delivery
 from bus.schema import Envelope, SourceKind
@@ -19,8 +20,8 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{os.getpid()}-{next(_ids)}"
 
 
-def client(url: str, prefix: str = "test", kind: SourceKind = SourceKind.TOOL, **options: object) -> BusClient:
-    return BusClient(unique(prefix), kind, BrokerConfig.from_url(url), **options)  # type: ignore[arg-type]
+def client(url: str, prefix: str = "test", kind: SourceKind = SourceKind.TOOL, **options: Any) -> BusClient:
+    return BusClient(unique(prefix), kind, BrokerConfig.from_url(url), **options)
 
 
 class Collector:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pymap3d
+from numpy.typing import NDArray
 
 from bus.schema import (
     BoundingBox,
@@ -37,7 +39,7 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def geo(enu: Sequence[float]) -> GeoPoint:
+def geo(enu: Sequence[float] | NDArray[np.float64]) -> GeoPoint:
     """A point given in ENU metres around ORIGIN."""
     lat, lon, hae = pymap3d.enu2geodetic(*enu, ORIGIN.lat, ORIGIN.lon, ORIGIN.hae_m)
     return GeoPoint(lat=float(lat), lon=float(lon), hae_m=float(hae))
@@ -47,8 +49,8 @@ def enu(point: GeoPoint) -> np.ndarray:
     return np.array(pymap3d.geodetic2enu(point.lat, point.lon, point.hae_m, ORIGIN.lat, ORIGIN.lon, ORIGIN.hae_m))
 
 
-def config(**overrides: object) -> FusionConfig:
-    return FusionConfig(origin=ORIGIN, **overrides)  # type: ignore[arg-type]
+def config(**overrides: Any) -> FusionConfig:
+    return FusionConfig(origin=ORIGIN, **overrides)
 
 
 def _msg_id() -> str:

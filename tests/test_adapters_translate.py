@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from contextlib import suppress
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -16,6 +17,7 @@ from adapters.errors import NativeFormatError
 from bus import codec
 from bus.schema import (
     BoundingBox,
+    Envelope,
     GeoPoint,
     ObjectClass,
     PositionReport,
@@ -63,8 +65,8 @@ def gps_fix(gga: str = GGA, rmc: str = RMC) -> GpsFix:
     return GpsFix(platform_id="blue-1", gga=gga, rmc=rmc)
 
 
-def plot(**changes: object) -> RadarPlot:
-    values: dict[str, object] = {
+def plot(**changes: Any) -> RadarPlot:
+    values: dict[str, Any] = {
         "range_m": 1234.5,
         "bearing_deg": 90.0,
         "elevation_deg": 2.5,
@@ -75,11 +77,11 @@ def plot(**changes: object) -> RadarPlot:
         "label_confidence": 0.8,
         "snr_db": 17.0,
     }
-    return RadarPlot(**{**values, **changes})  # type: ignore[arg-type]
+    return RadarPlot(**{**values, **changes})
 
 
-def misb(**changes: object) -> MisbFrame:
-    values: dict[str, object] = {
+def misb(**changes: Any) -> MisbFrame:
+    values: dict[str, Any] = {
         "precision_time_stamp_us": T0_US,
         "platform_designation": "MQ-9",
         "platform_heading_deg": 45.0,
@@ -101,7 +103,7 @@ def misb(**changes: object) -> MisbFrame:
         "corner_longitudes_deg": (4.27, 4.29, 4.29, 4.27),
         "mission_id": "OP-7",
     }
-    return MisbFrame(**{**values, **changes})  # type: ignore[arg-type]
+    return MisbFrame(**{**values, **changes})
 
 
 def video_frame(**changes: object) -> DroneVideoFrame:
@@ -497,5 +499,6 @@ def test_translated_messages_survive_the_codec(content_type: str) -> None:
         gps.translate(gps_fix(), GPS),
         video.translate(video_frame(), VIDEO),
     ]
-    for message, model in zip(messages, (SensorReading, PositionReport, VideoMetadata), strict=True):
+    models: tuple[type[Envelope], ...] = (SensorReading, PositionReport, VideoMetadata)
+    for message, model in zip(messages, models, strict=True):
         assert codec.decode(codec.encode(message, content_type), content_type, expect=model) == message

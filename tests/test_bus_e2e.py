@@ -100,14 +100,19 @@ def test_typed_publish_and_subscribe_both_encodings(broker) -> None:
     assert [message.seq for message in received.messages] == [1, 2]
 
 
+def _online(message: Envelope) -> bool:
+    assert isinstance(message, NodeState)
+    return message.online
+
+
 def test_birth_on_connect_and_offline_on_clean_stop(broker) -> None:
     states = Collector()
     node = client(broker.url, "node", role="test-node", session_base=0)
     with client(broker.url, "watch") as watcher:
         watcher.subscribe(topics.node_state(node.node_id), states)
         with node:
-            assert states.wait_for(lambda messages: any(m.online for m in messages))
-        assert states.wait_for(lambda messages: not messages[-1].online)
+            assert states.wait_for(lambda messages: any(_online(m) for m in messages))
+        assert states.wait_for(lambda messages: not _online(messages[-1]))
     birth = states.messages[0]
     assert isinstance(birth, NodeState)
     assert (birth.role, birth.session) == ("test-node", 1)
@@ -127,9 +132,9 @@ def test_last_will_marks_a_killed_node_offline(broker) -> None:
         states = Collector()
         with client(broker.url, "watch") as watcher:
             watcher.subscribe(topics.node_state(node_id), states)
-            assert states.wait_for(lambda messages: len(messages) == 1 and messages[0].online)
+            assert states.wait_for(lambda messages: len(messages) == 1 and _online(messages[0]))
             process.kill()
-            assert states.wait_for(lambda messages: not messages[-1].online)
+            assert states.wait_for(lambda messages: not _online(messages[-1]))
     finally:
         process.kill()
         process.wait()
@@ -159,7 +164,7 @@ def test_client_reconnects_after_a_broker_restart(own_broker) -> None:
 def _slow_subscriber_loses(url: str, count: int) -> int:
     """Publish `count` QoS 1 messages to a subscriber that stalls at the first; return how many it lost."""
     received = Collector()
-    stalled = []
+    stalled: list[bool] = []
 
     def slow(message: Envelope, delivery: Delivery) -> None:
         if not stalled:

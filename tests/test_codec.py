@@ -38,7 +38,7 @@ def report(**changes: object) -> dict:
     return data
 
 
-def packed(data: dict) -> bytes:
+def packed(data: object) -> bytes:
     return msgpack.packb(data, datetime=True)
 
 

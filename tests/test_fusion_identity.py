@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bus.schema import Disposition, Environment, ObjectClass
+from bus.schema import Disposition, Environment, ObjectClass, Observation
 from fusion import FusionCore
 from fusion.identity import cot_type
 from tests.fusion_helpers import (
@@ -85,7 +85,7 @@ def _scenario(seed: int) -> list:
     radar = (0.0, 0.0, 20.0)
     starts = rng.uniform(-3000, 3000, size=(12, 3)) * (1, 1, 0)
     velocities = rng.normal(size=(12, 3)) * (8, 8, 0)
-    observations = []
+    observations: list[Observation] = []
     for k in range(15):
         truths = [tuple(s + v * k) for s, v in zip(starts, velocities, strict=True)]
         plots = [
@@ -97,7 +97,7 @@ def _scenario(seed: int) -> list:
     return observations
 
 
-def _picture(observations: list) -> str:
+def _picture(observations: list[Observation]) -> str:
     core = FusionCore(config())
     feed(core, observations)
     return json.dumps([t.model_dump(mode="json") for t in core.tracks()])
@@ -114,7 +114,7 @@ def test_same_input_gives_the_same_picture_byte_for_byte() -> None:
 @given(st.permutations(range(3)))
 def test_arrival_order_within_the_window_does_not_matter(order: list[int]) -> None:
     radar = (0.0, 0.0, 20.0)
-    batches = [
+    batches: list[list[Observation]] = [
         [
             radar_scan("radar", k, radar, [polar_detection(radar, (1000.0 + 5 * k, 0.0, 0.0))]),
             geo_scan("eo", k + 0.1, [geo_detection((1000.0 + 5 * k, 0.0, 0.0))]),

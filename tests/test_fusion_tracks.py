@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import numpy as np
 
-from bus.schema import Disposition, Environment, ObjectClass, SourceKind, TrackStatus
+from bus.schema import Disposition, Environment, ObjectClass, Observation, SourceKind, TrackStatus
 from fusion import FusionCore
 from tests.fusion_helpers import (
     at,
@@ -30,7 +30,7 @@ def test_three_sensors_make_one_confirmed_track() -> None:
     def truth(t: float) -> tuple[float, float, float]:
         return tuple(start + velocity * t)
 
-    observations = []
+    observations: list[Observation] = []
     for k in range(10):
         observations.append(radar_scan("radar-1", k, r1, [polar_detection(r1, truth(k), rng)]))
         observations.append(radar_scan("radar-2", k + 0.3, r2, [polar_detection(r2, truth(k + 0.3), rng)]))

@@ -63,8 +63,15 @@ def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 def _frames(name: str) -> list[MisbFrame]:
     items = list(decode_stream(_read(name)))
-    assert all(isinstance(item, MisbFrame) for item in items), [i for i in items if isinstance(i, KlvError)]
-    return items
+    frames = [item for item in items if isinstance(item, MisbFrame)]
+    assert len(frames) == len(items), [i for i in items if isinstance(i, KlvError)]
+    return frames
+
+
+def _sensor(frame: MisbFrame) -> tuple[float, float]:
+    lat, lon = frame.sensor_latitude_deg, frame.sensor_longitude_deg
+    assert lat is not None and lon is not None
+    return lat, lon
 
 
 # --- Cheyenne.bin: 407 packets of a real flight near Cheyenne, WY -------------------------------
@@ -86,9 +93,7 @@ def test_cheyenne_platform_path_is_plausible() -> None:
     for a, b in itertools.pairwise(frames):
         seconds = (b.precision_time_stamp_us - a.precision_time_stamp_us) / 1e6
         assert seconds > 0
-        metres = _distance_m(
-            a.sensor_latitude_deg, a.sensor_longitude_deg, b.sensor_latitude_deg, b.sensor_longitude_deg
-        )
+        metres = _distance_m(*_sensor(a), *_sensor(b))
         assert 20 < metres / seconds < 120  # a Caravan flies at roughly 50-90 m/s
 
 
@@ -96,14 +101,14 @@ def test_cheyenne_frame_centre_and_corners_near_the_sensor() -> None:
     for frame in _frames("Cheyenne.bin"):
         lat, lon = frame.frame_center_latitude_deg, frame.frame_center_longitude_deg
         assert lat is not None and lon is not None
-        assert _distance_m(frame.sensor_latitude_deg, frame.sensor_longitude_deg, lat, lon) < 20_000
+        assert _distance_m(*_sensor(frame), lat, lon) < 20_000
         # Cheyenne sends only offset corners (tags 26-33): the full corners are centre + offset,
         # and the footprint they span contains its centre
         lats, lons = frame.corner_latitudes_deg, frame.corner_longitudes_deg
         assert lats is not None and lons is not None
         assert min(lats) < lat < max(lats) and min(lons) < lon < max(lons)
         for corner_lat, corner_lon in zip(lats, lons, strict=True):
-            assert _distance_m(frame.sensor_latitude_deg, frame.sensor_longitude_deg, corner_lat, corner_lon) < 20_000
+            assert _distance_m(*_sensor(frame), corner_lat, corner_lon) < 20_000
 
 
 # --- the two MISB ST 0902.5 Annex C vectors ---------------------------------------------------

@@ -25,7 +25,7 @@ ALLOWED = {
 
 def _imported_packages(path: Path) -> set[tuple[int, str]]:
     """(line, top-level package) of every absolute import of ours in one file."""
-    found = set()
+    found: set[tuple[int, str]] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]

@@ -153,7 +153,7 @@ def test_bad_crc_is_an_error_with_the_offset(tmp_path: Path, victim: int) -> Non
     corrupt[offsets[victim] + 20] ^= 0x01
     path = write_file(tmp_path / "bad.rec", bytes(corrupt))
     rec = open_recording(path)
-    got = []
+    got: list[RecordedMessage] = []
     with pytest.raises(RecordingError) as err:
         got.extend(rec)
     assert str(err.value) == f"{path}: corrupt record at offset {offsets[victim]} (CRC mismatch)"
@@ -210,6 +210,8 @@ def test_corrupt_header(tmp_path: Path) -> None:
     assert str(err.value) == f"{path}: corrupt header at offset 12 (CRC mismatch)"
 
 
+# Each TypeError case passes a value of the wrong type on purpose (what an untyped caller could do),
+# hence its `type: ignore[arg-type]`: the writer must refuse it at run time.
 @pytest.mark.parametrize(
     ("bad", "error"),
     [
