@@ -56,6 +56,7 @@ class PictureReplica:
         self._seq_of: dict[str, int] = {}
         self._last_seq: int | None = None
         self._epoch: int | None = None
+        self._pages: dict[int, PictureSnapshot] = {}
         self._resync_needed = False
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -90,8 +91,27 @@ class PictureReplica:
             return
         if isinstance(message, TrackUpdate):
             self._apply_update(message, live=not delivery.retained)
-        else:
+        elif message.pages == 1:
             self._apply_snapshot(message)
+        else:
+            whole = self._assemble(message)
+            if whole is not None:
+                self._apply_snapshot(whole)
+
+    def _assemble(self, page: PictureSnapshot) -> PictureSnapshot | None:
+        """The whole snapshot once every page of it arrived. Pages of one snapshot share its epoch and
+        `picture_seq`; a page of a newer one discards an unfinished older set (at most one is kept)."""
+        held = next(iter(self._pages.values()), None)
+        if held is not None and (held.picture_seq, held.pages) != (page.picture_seq, page.pages):
+            if page.picture_seq < held.picture_seq:
+                return None
+            self._pages.clear()
+        self._pages[page.page] = page
+        if len(self._pages) < page.pages:
+            return None
+        tracks = [track for index in range(page.pages) for track in self._pages[index].tracks]
+        self._pages.clear()
+        return page.model_copy(update={"tracks": tracks, "page": 0, "pages": 1})
 
     def _in_epoch(self, epoch: int) -> bool:
         """Switch to a later epoch; False for a message of an earlier one. Called under the lock."""
@@ -102,6 +122,7 @@ class PictureReplica:
             self._epoch = epoch
             self.figures.epochs += 1
             self._last_seq = None
+            self._pages.clear()
             self._resync_needed = False
             # The old epoch's tracks stay on show, but any message of the new epoch supersedes them
             # and its first snapshot drops those it no longer has.

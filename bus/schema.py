@@ -421,12 +421,23 @@ class TrackUpdate(Envelope):
 
 
 class PictureSnapshot(Envelope):
-    """The whole picture at one instant, retained, with the picture sequence number."""
+    """The whole picture at one instant, retained, with the picture sequence number covered.
+
+    A picture too large for one message travels as `pages` messages of the same `epoch` and
+    `picture_seq`, page `page` on `picture/snapshot/{page}`; a reader applies them once all arrived."""
 
     schema_id: Literal["PictureSnapshot/1"] = Field(default="PictureSnapshot/1", alias="schema")
     epoch: PictureEpoch = 0
     picture_seq: Annotated[int, Field(ge=0)]
+    page: Annotated[int, Field(ge=0, lt=MAX_TRACKS)] = 0
+    pages: Annotated[int, Field(ge=1, le=MAX_TRACKS)] = 1
     tracks: Annotated[list[Track], Field(max_length=MAX_TRACKS)] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _page_in_range(self) -> PictureSnapshot:
+        if self.page >= self.pages:
+            raise ValueError(f"page {self.page} of {self.pages} (pages count from 0)")
+        return self
 
 
 # --- Node state, dead letters, truth ----------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 rampart/v1/obs/{kind}/{source_id}        adapters -> fusion (kind: video | sensor | position)
 rampart/v1/picture/tracks/{track_id}     fusion -> vehicles, retained; empty retained = dropped
-rampart/v1/picture/snapshot              fusion -> vehicles, retained whole picture
+rampart/v1/picture/snapshot/{page}       fusion -> vehicles, retained whole picture, in pages
 rampart/v1/node/{node_id}/state          every node, retained birth / last will
 rampart/v1/deadletter/{source_id}        rejected input with its reason
 rampart/v1/truth/{scenario_id}           simulators' ground truth, for evaluation only
@@ -60,8 +60,10 @@ def track(track_id: str) -> str:
     return f"{ROOT}/picture/tracks/{_segment(track_id, 'track id')}"
 
 
-def snapshot() -> str:
-    return f"{ROOT}/picture/snapshot"
+def snapshot(page: int = 0) -> str:
+    if page < 0:
+        raise ValueError(f"snapshot page {page} is negative")
+    return f"{ROOT}/picture/snapshot/{page}"
 
 
 def node_state(node_id: str) -> str:
@@ -94,7 +96,7 @@ def channels() -> dict[str, tuple[str, Address]]:
             for kind in OBSERVATION_KINDS
         ),
         (f"{ROOT}/picture/tracks/{{track_id}}", Address(Kind.TRACK)),
-        (snapshot(), Address(Kind.SNAPSHOT)),
+        (f"{ROOT}/picture/snapshot/{{page}}", Address(Kind.SNAPSHOT)),
         (f"{ROOT}/node/{{node_id}}/state", Address(Kind.NODE_STATE)),
         (f"{ROOT}/deadletter/{{source_id}}", Address(Kind.DEAD_LETTER)),
         (f"{ROOT}/truth/{{scenario_id}}", Address(Kind.TRUTH)),
@@ -115,8 +117,8 @@ def parse(topic: str) -> Address:
             return Address(Kind.OBSERVATION, source, observation_kind=kind, sender_id=source)
         case ["picture", "tracks", track_id]:
             return Address(Kind.TRACK, _segment(track_id, "track id"))
-        case ["picture", "snapshot"]:
-            return Address(Kind.SNAPSHOT)
+        case ["picture", "snapshot", page] if page.isdigit() and page.isascii():
+            return Address(Kind.SNAPSHOT, page)
         case ["node", node_id, "state"]:
             node = _segment(node_id, "node id")
             return Address(Kind.NODE_STATE, node, sender_id=node)

@@ -38,29 +38,39 @@ class PictureClock:
         self._wall = wall
         self._leads: dict[str, _Lead] = {}
         self._consensus_s = 0.0
+        self._stale = False
         self._last: datetime | None = None
 
     def now(self) -> datetime:
         """Never earlier than a previous answer: the picture does not run backwards."""
-        now = self._wall() + timedelta(seconds=self._consensus_s)
+        now = self._wall() + timedelta(seconds=self._consensus())
         if self._last is not None and now < self._last:
             return self._last
         self._last = now
         return now
 
     def observe(self, source_id: str, observed: datetime) -> None:
-        """Learn `source_id`'s lead from an accepted observation stamped `observed`, received now."""
+        """Learn `source_id`'s lead from an accepted observation stamped `observed`, received now.
+        O(1): the consensus is recomputed when the clock is next read."""
         wall = self._wall()
         lead_s = (observed - wall).total_seconds()
         if self._leads:
             lead_s = min(lead_s, self._consensus_s + self._max_lead_s)
         self._leads[source_id] = _Lead(lead_s, wall)
-        cutoff = wall - self._memory
-        for quiet in [source for source, lead in self._leads.items() if lead.heard_at < cutoff]:
-            del self._leads[quiet]
-        self._consensus_s = statistics.median(lead.seconds for lead in self._leads.values())
+        self._stale = True
+
+    def _consensus(self) -> float:
+        """The median lead of the sources heard within the memory (forgetting the others)."""
+        if self._stale:
+            cutoff = self._wall() - self._memory
+            self._leads = {source: lead for source, lead in self._leads.items() if lead.heard_at >= cutoff}
+            if self._leads:
+                self._consensus_s = statistics.median(lead.seconds for lead in self._leads.values())
+            self._stale = False
+        return self._consensus_s
 
     @property
     def sources(self) -> int:
         """Sources heard within the memory: the bound on this clock's table."""
+        self._consensus()
         return len(self._leads)

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from bus import codec
 from bus.envelope import Stamper
-from bus.schema import PictureSnapshot, Source, TrackUpdate
+from bus.schema import PictureSnapshot, Source, Track, TrackUpdate
 from fusion.core import FusionCore, PictureChange
 
 
@@ -48,9 +49,39 @@ class PictureFeed:
         return PictureStep(updates, change.dropped, change)
 
     def snapshot(self, now: datetime, sent_at: datetime | None = None) -> PictureSnapshot:
-        """The whole picture, covering every update up to the current `picture_seq`."""
-        tracks = self.core.tracks()
-        snapshot = PictureSnapshot(
-            source=self.source, time=now, epoch=self.epoch, picture_seq=self.picture_seq, tracks=tracks
+        """The whole picture, covering every update up to the current `picture_seq` (one message:
+        offline replay and evaluation keep it whole; `snapshot_pages` is what goes on the bus)."""
+        return self._stamper.stamp(self._whole(now), sent_at)
+
+    def snapshot_pages(self, now: datetime, sent_at: datetime | None = None) -> list[PictureSnapshot]:
+        """The whole picture in as many pages as keep every message under the broker's size limit."""
+        pages = paginate(self._whole(now), codec.MAX_PAYLOAD_BYTES // 2)
+        return [self._stamper.stamp(page, sent_at) for page in pages]
+
+    def _whole(self, now: datetime) -> PictureSnapshot:
+        return PictureSnapshot(
+            source=self.source, time=now, epoch=self.epoch, picture_seq=self.picture_seq, tracks=self.core.tracks()
         )
-        return self._stamper.stamp(snapshot, sent_at)
+
+
+def paginate(whole: PictureSnapshot, limit_bytes: int) -> list[PictureSnapshot]:
+    """Split a snapshot into pages whose msgpack encoding is at most `limit_bytes` each: runs of
+    tracks sized from the whole's average, and any page still too large halved until it fits."""
+    size = len(codec.encode(whole))
+    if size <= limit_bytes:
+        return [whole]
+    tracks = whole.tracks
+    per_page = max(1, int(len(tracks) * limit_bytes / size * 0.9))
+    pending = [tracks[start : start + per_page] for start in range(0, len(tracks), per_page)]
+    fitting: list[list[Track]] = []
+    while pending:
+        chunk = pending.pop(0)
+        if len(chunk) > 1 and len(codec.encode(whole.model_copy(update={"tracks": chunk}))) > limit_bytes:
+            half = len(chunk) // 2
+            pending[:0] = [chunk[:half], chunk[half:]]
+        else:
+            fitting.append(chunk)
+    return [
+        whole.model_copy(update={"tracks": chunk, "page": index, "pages": len(fitting)})
+        for index, chunk in enumerate(fitting)
+    ]

@@ -77,6 +77,7 @@ class FusionService:
         self._stopping = threading.Event()
         self._runner: threading.Thread | None = None
         self._received = 0
+        self._snapshot_pages = 0
         self._latencies_ms: deque[float] = deque(maxlen=10_000)
         self._rate_window: deque[tuple[float, int]] = deque(maxlen=10)
         self.client.subscribe(topics.ALL_OBSERVATIONS, self._on_observation)
@@ -125,20 +126,32 @@ class FusionService:
                 self._latencies_ms.extend((published - received) * 1000 for received in pending[: step.change.applied])
                 del pending[: step.change.applied]
             if started >= next_snapshot:
-                self.client.publish(topics.snapshot(), self.feed.snapshot(self.clock.now(), utc_now()), retain=True)
+                self._publish_snapshot()
                 next_snapshot = started + self._snapshot_period_s
             if started >= next_rate_sample:
                 self._rate_window.append((started, self._received))
                 next_rate_sample = started + 1.0
             self._stopping.wait(max(0.0, self._tick_s - (time.monotonic() - started)))
 
+    def _publish_snapshot(self) -> None:
+        """Every page retained; pages a larger picture needed before are cleared, so a late joiner
+        never assembles a stale page."""
+        pages = self.feed.snapshot_pages(self.clock.now(), utc_now())
+        for page in pages:
+            self.client.publish(topics.snapshot(page.page), page, retain=True)
+        for extra in range(len(pages), self._snapshot_pages):
+            self.client.clear_retained(topics.snapshot(extra))
+        self._snapshot_pages = len(pages)
+
     def _ingest_inbox(self) -> list[float]:
-        """Judge every queued observation; return the receive times of those the core accepted."""
+        """Judge every queued observation against one reading of the clock (one drain is one instant);
+        return the receive times of those the core accepted."""
         accepted = []
+        now = self.clock.now()
         while self._inbox:
             received, message = self._inbox.popleft()
             self._received += 1
-            verdict = self.core.ingest(message, now=self.clock.now())  # type: ignore[arg-type]
+            verdict = self.core.ingest(message, now=now)  # type: ignore[arg-type]
             self.verdicts[verdict.kind.value] += 1
             if verdict.kind is VerdictKind.ACCEPTED:
                 self.clock.observe(message.source.id, message.time)
@@ -164,6 +177,7 @@ class FusionService:
             "tracks_live": core["tracks_live"],
             "tracks_confirmed": core["tracks_confirmed"],
             "picture_seq": self.feed.picture_seq,
+            "snapshot_pages": self._snapshot_pages,
             "processing_latency_p50_ms": float(np.percentile(latencies, 50)),
             "processing_latency_p99_ms": float(np.percentile(latencies, 99)),
         }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bus import topics
+from bus import codec, topics
 from bus.client import BrokerConfig
 from bus.replica import PictureReplica
 from bus.schema import GeoPoint, PositionReport, SensorReading, Source, SourceKind, Track
@@ -55,3 +55,32 @@ def test_one_source_stamping_ahead_cannot_drag_the_picture_clock(own_broker) -> 
             assert figures.get("verdict_late", 0) == 0
             assert figures["verdict_future"] >= 58  # the liar's second message onwards
             assert abs((fusion.clock.now() - datetime.now(UTC)).total_seconds()) < 2.0
+
+
+def test_a_picture_of_5000_tracks_travels_in_pages_under_the_size_limit(own_broker) -> None:
+    """On main a snapshot of about 1,750 tracks passed the broker's 1 MiB limit: the broker dropped
+    the fusion, and paho resent the oversize message at every reconnect."""
+    broker = BrokerConfig.from_url(own_broker.url)
+    sizes: list[int] = []
+    with FusionService(broker).start_in_background() as fusion, client(own_broker.url, "gps") as gps:
+        watcher = client(own_broker.url, "pages")
+        watcher.subscribe_raw(topics.snapshot(0).rsplit("/", 1)[0] + "/+", lambda msg: sizes.append(len(msg.payload)))
+        with watcher:
+            now = datetime.now(UTC)
+            for index in range(5_000):
+                platform = f"unit-{index}"
+                report = PositionReport(
+                    source=Source(id=f"{platform}.gps", kind=SourceKind.POSITION),
+                    time=now,
+                    platform_id=platform,
+                    position=GeoPoint(lat=54.0 + index * 1e-4, lon=10.2),
+                )
+                gps.publish(topics.observation("position", f"{platform}.gps"), report)
+            vehicle = client(own_broker.url, "late-vehicle")
+            picture = PictureReplica(vehicle)
+            with vehicle:
+                assert picture.wait_for(lambda tracks: len(tracks) == 5_000, timeout_s=30), len(picture.tracks())
+                assert picture.wait_for(lambda tracks: picture.figures.snapshots >= 2, timeout_s=10)
+        assert fusion.client.figures.connects == 1  # never dropped by the broker
+    assert max(sizes) <= codec.MAX_PAYLOAD_BYTES
+    assert fusion.figures()["snapshot_pages"] > 1

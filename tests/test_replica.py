@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bus import topics
+import pytest
+from pydantic import ValidationError
+
+from bus import codec, topics
 from bus.replica import PictureReplica
 from bus.schema import GeoPoint, PictureSnapshot, Source, SourceKind, Track, TrackStatus, TrackUpdate
+from fusion.picture import paginate
 from tests.bus_helpers import client
 
 FUSION = Source(id="fusion", kind=SourceKind.FUSION)
@@ -58,3 +62,20 @@ def test_a_restarted_fusion_is_followed_at_once_with_no_ghost(broker) -> None:
         assert replica.wait_for(lambda tracks: set(tracks) == {f"{prefix}new"}, timeout_s=5), replica.tracks()
         assert replica.figures.stale_epoch == 1
         assert replica.figures.epochs == 2
+
+
+def test_pages_fit_the_limit_and_make_the_whole_again() -> None:
+    whole = snapshot(3_000, 42, *(f"T{index:06d}" for index in range(2_000)))
+    pages = paginate(whole, 100_000)
+    assert len(pages) > 1
+    assert all(len(codec.encode(page)) <= 100_000 for page in pages)
+    assert [(page.page, page.pages, page.picture_seq) for page in pages] == [
+        (index, len(pages), 42) for index in range(len(pages))
+    ]
+    assert [track for page in pages for track in page.tracks] == whole.tracks
+    assert paginate(whole, 10**9) == [whole]
+
+
+def test_a_page_number_beyond_the_count_is_refused() -> None:
+    with pytest.raises(ValidationError, match=r"page 3 of 3 \(pages count from 0\)"):
+        PictureSnapshot.model_validate({**snapshot(1, 1).model_dump(by_alias=True), "page": 3, "pages": 3})
