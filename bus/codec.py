@@ -19,7 +19,7 @@ import msgpack
 from pydantic import ValidationError
 
 from bus import schema, topics
-from bus.schema import MODELS_BY_NAME, SCHEMA_MAJOR, Envelope
+from bus.schema import MODELS_BY_NAME, SCHEMA_MAJOR, Envelope, validation_failure
 
 MSGPACK = "application/msgpack"
 JSON = "application/json"
@@ -86,7 +86,8 @@ def decode(payload: bytes, content_type: str | None = None, expect: type[M] | No
             return model.model_validate_json(payload)
         return model.model_validate(data)
     except ValidationError as error:
-        raise _first_error(error) from None
+        field, reason = validation_failure(error)
+        raise DecodeError(field or "message", reason) from None
 
 
 def decode_on_topic(topic: str, payload: bytes, content_type: str | None = None) -> Envelope:
@@ -147,13 +148,3 @@ def _model_for(data: Mapping[str, Any]) -> type[Envelope]:
         reason = f"unsupported major version in {wire!r}; this reader reads /{SCHEMA_MAJOR}"
         raise DecodeError("schema", reason)
     return model
-
-
-def _first_error(error: ValidationError) -> DecodeError:
-    """The first pydantic error as `field: reason`, with pydantic's "Value error, " prefix removed."""
-    detail = error.errors(include_url=False)[0]
-    field = ".".join(str(part) for part in detail["loc"]) or "message"
-    reason = detail["msg"].removeprefix("Value error, ")
-    if detail["type"] == "missing":
-        reason = "missing"
-    return DecodeError(field, reason)

@@ -25,7 +25,7 @@ from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 SCHEMA_MAJOR = 1
 
@@ -375,12 +375,19 @@ class TrackUpdate(Envelope):
     track: Track
 
 
+FusionSettings = Annotated[dict[Identifier, int | float | dict[Identifier, float]], Field(max_length=64)]
+"""A fusion's settings as a plain table: the bus carries them without knowing what they mean."""
+
+
 class PictureSnapshot(Envelope):
     """The whole picture at one instant, retained, with the picture sequence number."""
 
     schema_id: Literal["PictureSnapshot/1"] = Field(default="PictureSnapshot/1", alias="schema")
     picture_seq: Annotated[int, Field(ge=0)]
     tracks: Annotated[list[Track], Field(max_length=MAX_TRACKS)] = Field(default_factory=list)
+    fusion_settings: FusionSettings | None = None
+    """The settings the fusion made this picture with (every knob by name, e.g. `tick_s`), so a
+    picture, and a recording of it, says how it was made. Absent from older fusion services."""
 
 
 # --- Node state, dead letters, truth ----------------------------------------------------------------
@@ -451,6 +458,17 @@ MESSAGE_TYPES: tuple[type[Envelope], ...] = (
     GroundTruth,
 )
 MODELS_BY_NAME: dict[str, type[Envelope]] = {model.NAME: model for model in MESSAGE_TYPES}
+
+
+def validation_failure(error: ValidationError) -> tuple[str, str]:
+    """The one wording of a schema failure: the first pydantic error as (dotted field path, reason),
+    "missing" for an absent field and pydantic's "Value error, " prefix dropped; the path is empty
+    when the model as a whole is refused. The codec's DecodeError, the adapters' NativeFormatError
+    and the fusion settings files all word it this way."""
+    detail = error.errors(include_url=False)[0]
+    field = ".".join(str(part) for part in detail["loc"])
+    reason = "missing" if detail["type"] == "missing" else detail["msg"].removeprefix("Value error, ")
+    return field, reason
 
 
 def utc_now() -> datetime:

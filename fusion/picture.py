@@ -13,6 +13,7 @@ from datetime import datetime
 
 from bus.envelope import Stamper
 from bus.schema import PictureSnapshot, Source, TrackUpdate
+from fusion.config import settings
 from fusion.core import FusionCore, PictureChange
 
 
@@ -31,6 +32,7 @@ class PictureFeed:
         self.source = source
         self.picture_seq = 0
         self._stamper = Stamper(source.id, session)
+        self._settings = settings(core.config)
 
     def step(self, now: datetime, sent_at: datetime | None = None) -> PictureStep:
         """Advance the core to `now`; one update per created or changed track, ids of dropped ones."""
@@ -43,7 +45,13 @@ class PictureFeed:
         return PictureStep(updates, change.dropped, change)
 
     def snapshot(self, now: datetime, sent_at: datetime | None = None) -> PictureSnapshot:
-        """The whole picture, covering every update up to the current `picture_seq`."""
-        tracks = self.core.tracks()
-        snapshot = PictureSnapshot(source=self.source, time=now, picture_seq=self.picture_seq, tracks=tracks)
+        """The whole picture, covering every update up to the current `picture_seq`, with the
+        settings it is made with."""
+        snapshot = PictureSnapshot(
+            source=self.source,
+            time=now,
+            picture_seq=self.picture_seq,
+            tracks=self.core.tracks(),
+            fusion_settings=self._settings,
+        )
         return self._stamper.stamp(snapshot, sent_at)

@@ -14,10 +14,11 @@ from bus import topics
 from bus.client import BrokerConfig, BusClient
 from bus.recording import RecordedMessage, RecordingWriter
 from bus.schema import SourceKind, utc_now
+from nodes.options import add_broker_option, broker_from
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--broker", help="mqtt://host:port (default: $RAMPART_BROKER or mqtt://127.0.0.1:1883)")
+    add_broker_option(parser)
     parser.add_argument("--out", required=True, help="the recording file to write")
     parser.add_argument(
         "--topic", action="append", dest="topics", metavar="FILTER", help=f"repeatable; default {topics.ALL}"
@@ -27,7 +28,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     filters = args.topics or [topics.ALL]
-    recorder = Recorder(args.out, filters, BrokerConfig.from_env(args.broker))
+    recorder = Recorder(args.out, filters, broker_from(args))
     with recorder:
         deadline = time.monotonic() + args.duration if args.duration else None
         try:
