@@ -53,6 +53,7 @@ from bus.schema import (
     GeoMeasurement,
     GeoPoint,
     GroundTruth,
+    Observation,
     PositionReport,
     SensorReading,
     Track,
@@ -64,7 +65,6 @@ from fusion.eval import EvalReport, evaluate
 from fusion.frame import LocalFrame
 from nodes.sim import scenario_for, write_recording
 
-Observation = PositionReport | SensorReading | VideoMetadata
 Message = tuple[int, Envelope]
 """A decoded recording record: receive time in microseconds and the message."""
 

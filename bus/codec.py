@@ -29,11 +29,6 @@ MAX_PAYLOAD_BYTES = 1024 * 1024
 
 M = TypeVar("M", bound=Envelope)
 
-OBSERVATION_BY_KIND: dict[str, type[Envelope]] = {
-    "position": schema.PositionReport,
-    "sensor": schema.SensorReading,
-    "video": schema.VideoMetadata,
-}
 MODEL_BY_TOPIC_KIND: dict[topics.Kind, type[Envelope]] = {
     topics.Kind.TRACK: schema.TrackUpdate,
     topics.Kind.SNAPSHOT: schema.PictureSnapshot,
@@ -110,8 +105,8 @@ def decode_on_topic(topic: str, payload: bytes, content_type: str | None = None)
 
 def expected_model(address: topics.Address) -> type[Envelope]:
     """The one message type a topic of this kind carries."""
-    if address.kind is topics.Kind.OBSERVATION:
-        return OBSERVATION_BY_KIND[address.observation_kind]
+    if address.observation_kind is not None:
+        return schema.OBSERVATION_MODELS[address.observation_kind]
     return MODEL_BY_TOPIC_KIND[address.kind]
 
 

@@ -19,6 +19,7 @@ angles in degrees, bearings clockwise from true north. Times are timezone-aware 
 from __future__ import annotations
 
 import math
+import typing
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -91,8 +92,14 @@ def _covariance(value: tuple[Vector3, Vector3, Vector3]) -> tuple[Vector3, Vecto
 Covariance3 = Annotated[tuple[Vector3, Vector3, Vector3], AfterValidator(_covariance)]
 
 
+ObservationKind = Literal["video", "sensor", "position"]
+"""The three kinds of observation, one per topic family `rampart/v1/obs/{kind}/...`, one message
+type each (`OBSERVATION_MODELS`); also the first three `SourceKind`s, the kinds of adapter."""
+OBSERVATION_KINDS: tuple[ObservationKind, ...] = typing.get_args(ObservationKind)
+
+
 class SourceKind(StrEnum):
-    """What kind of node produced a message."""
+    """What kind of node produced a message (an adapter's kind is its `ObservationKind`)."""
 
     VIDEO = "video"
     SENSOR = "sensor"
@@ -437,6 +444,12 @@ class GroundTruth(Envelope):
 
 
 Observation = PositionReport | SensorReading | VideoMetadata
+"""The one union of observation messages (the fusion core's input)."""
+OBSERVATION_MODELS: dict[ObservationKind, type[Observation]] = {
+    "video": VideoMetadata,
+    "sensor": SensorReading,
+    "position": PositionReport,
+}
 Message = (
     PositionReport
     | SensorReading

@@ -28,7 +28,6 @@ from scipy.stats import chi2
 
 from bus.schema import GeoPoint, validation_failure
 
-
 _POSITIVE = ("tick_s", "dedup_capacity", "confirm_m", "disposition_confirm_k")
 _NON_NEGATIVE = ("reorder_window_s", "max_future_s", "coast_after_s")
 
