@@ -25,18 +25,17 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import ClassVar, Generic, Literal, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
 from adapters.errors import NativeFormatError
 from bus import topics
 from bus.client import BrokerConfig, BusClient
 from bus.envelope import Stamper
-from bus.schema import DeadLetter, Envelope, Source, SourceKind, utc_now
+from bus.schema import DeadLetter, Envelope, ObservationKind, Source, SourceKind, utc_now
 
 log = logging.getLogger(__name__)
 
 N = TypeVar("N")
-ObservationKind = Literal["video", "sensor", "position"]
 
 
 @dataclass

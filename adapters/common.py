@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pydantic import ValidationError
 
 from adapters.errors import NativeFormatError
-from bus.schema import GeoPoint, ObjectClass
+from bus.schema import GeoPoint, ObjectClass, validation_failure
 
 UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -67,7 +67,6 @@ def schema_checked(what: str) -> Iterator[None]:
     try:
         yield
     except ValidationError as error:
-        detail = error.errors(include_url=False)[0]
-        field = ".".join([error.title, *(str(part) for part in detail["loc"])])
-        reason = detail["msg"].removeprefix("Value error, ")
-        raise NativeFormatError(f"{what} does not fit the schema: {field}: {reason}") from error
+        field, reason = validation_failure(error)
+        where = ".".join(part for part in (error.title, field) if part)
+        raise NativeFormatError(f"{what} does not fit the schema: {where}: {reason}") from error

@@ -95,9 +95,10 @@ class FusionProcess:
         self.monitor = BusClient(f"{node_id}-monitor", SourceKind.TOOL, BrokerConfig.from_url(url))
         self.monitor.subscribe(topics.node_state(node_id), self._on_state)
         self.monitor.start()
+        config = log_dir / f"{node_id}.toml"  # the settings file `rampart fusion --config` reads
+        config.write_text(f"[fusion]\ntick_s = {tick_s!r}\nreorder_window_s = {window_s!r}\n")
         command = [
-            sys.executable, "-m", "nodes.cli", "fusion", "--broker", url, "--id", node_id,
-            "--tick", str(tick_s), "--reorder-window", str(window_s),
+            sys.executable, "-m", "nodes.cli", "fusion", "--broker", url, "--id", node_id, "--config", str(config),
         ]  # fmt: skip
         with self.log_path.open("w") as log_file:
             self.process = subprocess.Popen(command, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT)
@@ -383,7 +384,7 @@ def print_latency(runs: list[LatencyRun], args: argparse.Namespace) -> None:
     print(
         f"latency: {args.rate:g} obs/s for {args.duration:g} s, {args.publishers} adapter processes x "
         f"{args.platforms // args.publishers} platforms at {args.rate / args.platforms:g} Hz each, QoS 1; "
-        f"fusion --tick {args.tick:g}; first {args.warmup:g} s left out of the latencies (not of the counts)"
+        f"fusion tick_s {args.tick:g}; first {args.warmup:g} s left out of the latencies (not of the counts)"
     )
     print(
         "own = observations whose own TrackUpdate reached the vehicle (latency = publish -> decoded at the vehicle, "
@@ -644,7 +645,7 @@ def print_throughput(runs: list[ThroughputRun], args: argparse.Namespace) -> Non
         f"throughput: stress, first {args.stress_seconds:g} s: {first.messages} observation messages, "
         f"{first.detections} detections ({first.detections / first.messages:.0f} per message), pre-encoded; "
         f"{args.publishers} publisher processes, barrier every {args.chunk_s:g} s of scenario time, QoS 1; "
-        f"fusion --tick {args.tick:g} --reorder-window {args.stress_window:g}"
+        f"fusion tick_s {args.tick:g}, reorder_window_s {args.stress_window:g}"
     )
     print(
         f"{'messages':>8} {'fus recv':>8} {'accepted':>8} {'late':>5} {'publish s':>9} {'pub msg/s':>9} "
@@ -683,7 +684,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["latency", "throughput"])
     parser.add_argument("--repeat", type=int, default=2, help="runs of each configuration (default 2)")
     parser.add_argument(
-        "--tick", type=float, default=0.01, help="fusion --tick in s (default 0.01; service default 0.05)"
+        "--tick", type=float, default=0.01, help="fusion tick_s in s (default 0.01; FusionConfig's default 0.05)"
     )
     parser.add_argument("--rate", type=float, default=2000.0, help="latency: observations/s in total (default 2000)")
     parser.add_argument("--duration", type=float, default=20.0, help="latency: seconds of load (default 20)")

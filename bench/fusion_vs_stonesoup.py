@@ -2,8 +2,8 @@
 
 The scenario is written once to a recording in a temporary directory; both trackers read the same
 decoded messages (generation and decoding are not timed). Rampart's `FusionCore` is driven exactly as
-`fusion.offline.OfflineFusion` drives it (ticks of 0.1 s, a picture at every truth frame); Stone Soup runs
-an EKF / GNN tracker over the same observations in time order, one scan per message, and at each truth
+`fusion.offline.OfflineFusion` drives it (ticks of the config's `tick_s`, a picture at every truth frame);
+Stone Soup runs an EKF / GNN tracker over the same observations in time order, one scan per message, and at each truth
 time holds exactly what Rampart holds: the observations stamped up to the truth time minus Rampart's
 reorder window. Both pictures become `bus.schema.Track`s and go through the same `fusion.eval.evaluate`
 (GOSPA c=100 m, p=1, alpha=2; friendly platforms scored apart).
@@ -53,6 +53,7 @@ from bus.schema import (
     GeoMeasurement,
     GeoPoint,
     GroundTruth,
+    Observation,
     PositionReport,
     SensorReading,
     Track,
@@ -64,12 +65,9 @@ from fusion.eval import EvalReport, evaluate
 from fusion.frame import LocalFrame
 from nodes.sim import scenario_for, write_recording
 
-Observation = PositionReport | SensorReading | VideoMetadata
 Message = tuple[int, Observation | GroundTruth]
 """A decoded recording record: receive time in microseconds and the message."""
 
-TICK_S = 0.1
-"""The picture clock's step, as in `OfflineFusion`."""
 STONESOUP_DEFAULT_S = {"stress": 10.0}
 """Stone Soup's default prefix per scenario (seconds); the full recording otherwise."""
 POS = [0, 2, 4]
@@ -156,7 +154,7 @@ def run_rampart(messages: Iterable[Message], config: FusionConfig, name: str = "
     """The core over the messages as `OfflineFusion.run` drives it; the picture at every truth frame."""
     core = FusionCore(config)
     fusion, picture = Stopwatch(), Stopwatch()
-    tick = timedelta(seconds=TICK_S)
+    tick = timedelta(seconds=config.tick_s)
 
     def frames() -> Iterator[tuple[GroundTruth, list[Track]]]:
         now_clock: datetime | None = None
@@ -523,7 +521,7 @@ def main() -> None:
             f"scenario {scenario.name}, seed {seed}, {scenario.duration_s:g} s: {written:,} messages "
             f"written to a recording in {clock() - started:.1f} s (not timed)"
         )
-        print(f"Rampart: FusionCore, FusionConfig() defaults, ticks of {TICK_S:g} s as OfflineFusion")
+        print(f"Rampart: FusionCore, FusionConfig() defaults, ticks of {config.tick_s:g} s as OfflineFusion")
         print(f"Stone Soup {stonesoup.__version__}: {params.describe()}")
         print(
             f"  picture at truth time T = observations stamped <= T - {config.reorder_window_s:g} s "

@@ -19,7 +19,7 @@ import msgpack
 from pydantic import ValidationError
 
 from bus import schema, topics
-from bus.schema import MODELS_BY_NAME, SCHEMA_MAJOR, Envelope
+from bus.schema import MODELS_BY_NAME, SCHEMA_MAJOR, Envelope, validation_failure
 
 MSGPACK = "application/msgpack"
 JSON = "application/json"
@@ -29,11 +29,6 @@ MAX_PAYLOAD_BYTES = 1024 * 1024
 
 M = TypeVar("M", bound=Envelope)
 
-OBSERVATION_BY_KIND: dict[str, type[Envelope]] = {
-    "position": schema.PositionReport,
-    "sensor": schema.SensorReading,
-    "video": schema.VideoMetadata,
-}
 MODEL_BY_TOPIC_KIND: dict[topics.Kind, type[Envelope]] = {
     topics.Kind.TRACK: schema.TrackUpdate,
     topics.Kind.SNAPSHOT: schema.PictureSnapshot,
@@ -86,7 +81,8 @@ def decode(payload: bytes | bytearray, content_type: str | None = None, expect: 
             return model.model_validate_json(payload)
         return model.model_validate(data)
     except ValidationError as error:
-        raise _first_error(error) from None
+        field, reason = validation_failure(error)
+        raise DecodeError(field or "message", reason) from None
 
 
 def decode_on_topic(topic: str, payload: bytes | bytearray, content_type: str | None = None) -> Envelope:
@@ -109,8 +105,8 @@ def decode_on_topic(topic: str, payload: bytes | bytearray, content_type: str | 
 
 def expected_model(address: topics.Address) -> type[Envelope]:
     """The one message type a topic of this kind carries."""
-    if address.kind is topics.Kind.OBSERVATION:
-        return OBSERVATION_BY_KIND[address.observation_kind]
+    if address.observation_kind is not None:
+        return schema.OBSERVATION_MODELS[address.observation_kind]
     return MODEL_BY_TOPIC_KIND[address.kind]
 
 
@@ -153,13 +149,3 @@ def _model_for(data: Mapping[str, Any]) -> type[Envelope]:
         reason = f"unsupported major version in {wire!r}; this reader reads /{SCHEMA_MAJOR}"
         raise DecodeError("schema", reason)
     return model
-
-
-def _first_error(error: ValidationError) -> DecodeError:
-    """The first pydantic error as `field: reason`, with pydantic's "Value error, " prefix removed."""
-    detail = error.errors(include_url=False)[0]
-    field = ".".join(str(part) for part in detail["loc"]) or "message"
-    reason = detail["msg"].removeprefix("Value error, ")
-    if detail["type"] == "missing":
-        reason = "missing"
-    return DecodeError(field, reason)

@@ -19,6 +19,7 @@ angles in degrees, bearings clockwise from true north. Times are timezone-aware 
 from __future__ import annotations
 
 import math
+import typing
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
+    ValidationError,
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
@@ -114,8 +116,14 @@ def _covariance(value: tuple[Vector3, Vector3, Vector3]) -> tuple[Vector3, Vecto
 Covariance3 = Annotated[tuple[Vector3, Vector3, Vector3], AfterValidator(_covariance)]
 
 
+ObservationKind = Literal["video", "sensor", "position"]
+"""The three kinds of observation, one per topic family `rampart/v1/obs/{kind}/...`, one message
+type each (`OBSERVATION_MODELS`); also the first three `SourceKind`s, the kinds of adapter."""
+OBSERVATION_KINDS: tuple[ObservationKind, ...] = typing.get_args(ObservationKind)
+
+
 class SourceKind(StrEnum):
-    """What kind of node produced a message."""
+    """What kind of node produced a message (an adapter's kind is its `ObservationKind`)."""
 
     VIDEO = "video"
     SENSOR = "sensor"
@@ -420,6 +428,10 @@ class TrackUpdate(Envelope):
     track: Track
 
 
+FusionSettings = Annotated[dict[Identifier, int | float | dict[Identifier, float]], Field(max_length=64)]
+"""A fusion's settings as a plain table: the bus carries them without knowing what they mean."""
+
+
 class PictureSnapshot(Envelope):
     """The whole picture at one instant, retained, with the picture sequence number covered.
 
@@ -432,6 +444,9 @@ class PictureSnapshot(Envelope):
     page: Annotated[int, Field(ge=0, lt=MAX_TRACKS)] = 0
     pages: Annotated[int, Field(ge=1, le=MAX_TRACKS)] = 1
     tracks: Annotated[list[Track], Field(max_length=MAX_TRACKS)] = Field(default_factory=list)
+    fusion_settings: FusionSettings | None = None
+    """The settings the fusion made this picture with (every knob by name, e.g. `tick_s`), so a
+    picture, and a recording of it, says how it was made. Absent from older fusion services."""
 
     @model_validator(mode="after")
     def _page_in_range(self) -> PictureSnapshot:
@@ -487,6 +502,12 @@ class GroundTruth(Envelope):
 
 
 Observation = PositionReport | SensorReading | VideoMetadata
+"""The one union of observation messages (the fusion core's input)."""
+OBSERVATION_MODELS: dict[ObservationKind, type[Observation]] = {
+    "video": VideoMetadata,
+    "sensor": SensorReading,
+    "position": PositionReport,
+}
 Message = (
     PositionReport
     | SensorReading
@@ -508,6 +529,17 @@ MESSAGE_TYPES: tuple[type[Envelope], ...] = (
     GroundTruth,
 )
 MODELS_BY_NAME: dict[str, type[Envelope]] = {model.NAME: model for model in MESSAGE_TYPES}
+
+
+def validation_failure(error: ValidationError) -> tuple[str, str]:
+    """The one wording of a schema failure: the first pydantic error as (dotted field path, reason),
+    "missing" for an absent field and pydantic's "Value error, " prefix dropped; the path is empty
+    when the model as a whole is refused. The codec's DecodeError, the adapters' NativeFormatError
+    and the fusion settings files all word it this way."""
+    detail = error.errors(include_url=False)[0]
+    field = ".".join(str(part) for part in detail["loc"])
+    reason = "missing" if detail["type"] == "missing" else detail["msg"].removeprefix("Value error, ")
+    return field, reason
 
 
 def utc_now() -> datetime:

@@ -15,8 +15,9 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bus.schema import OBSERVATION_KINDS, ObservationKind
+
 ROOT = "rampart/v1"
-OBSERVATION_KINDS = ("video", "sensor", "position")
 _SEGMENT = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
@@ -36,7 +37,7 @@ class Address:
 
     kind: Kind
     name: str | None = None
-    observation_kind: str = ""
+    observation_kind: ObservationKind | None = None
     sender_id: str | None = None
 
     @property
@@ -50,7 +51,7 @@ def _segment(value: str, what: str) -> str:
     return value
 
 
-def observation(kind: str, source_id: str) -> str:
+def observation(kind: ObservationKind, source_id: str) -> str:
     if kind not in OBSERVATION_KINDS:
         raise ValueError(f"observation kind {kind!r} is not one of {', '.join(OBSERVATION_KINDS)}")
     return f"{ROOT}/obs/{kind}/{_segment(source_id, 'source id')}"

@@ -1,12 +1,35 @@
-"""Tuning of the fusion core: one frozen record, so a run is reproducible from its config alone."""
+"""Tuning of the fusion core: one frozen record, so a run is reproducible from its config alone.
+
+`FusionConfig` is the only place a tracker setting has a default. The fusion service, `rampart up`,
+compose, offline replay and `rampart eval` all take their settings from it, and all read the same
+TOML file (`--config PATH`, see docs/examples/fusion.toml):
+
+    [fusion]
+    tick_s = 0.05
+    origin = { lat = 54.43, lon = 10.21 }
+
+`settings(config)` and `from_settings(data)` turn a config into a plain dict and back, so a picture
+can carry the settings it was made with (snapshots, recording headers) without `bus` knowing fusion.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import tomllib
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+from pydantic import ValidationError
 from scipy.stats import chi2
 
-from bus.schema import GeoPoint
+from bus.schema import GeoPoint, validation_failure
+
+_POSITIVE = ("tick_s", "dedup_capacity", "confirm_m", "disposition_confirm_k", "max_claimed_sigma_m", "takeover_fixes")
+_NON_NEGATIVE = ("reorder_window_s", "max_future_s", "coast_after_s")
 
 
 @dataclass(frozen=True)
@@ -15,8 +38,12 @@ class FusionConfig:
 
     origin: GeoPoint | None = None
     """Origin of the local ENU frame; None takes the first applied observation's position."""
-    reorder_window_s: float = 0.5
-    """Observations are held this long so that slightly out-of-order arrivals are applied in order."""
+    tick_s: float = 0.05
+    """Seconds between two steps of the picture (release from the reorder window, track management,
+    publishing), live and offline alike, so both make the same picture from the same data."""
+    reorder_window_s: float = 0.2
+    """Observations are held this long so that slightly out-of-order arrivals are applied in order.
+    It adds its length to every observation's latency (bench/README.md, fusion_broker.py)."""
     max_future_s: float = 5.0
     """An observation stamped further than this after `now` is rejected (a broken clock)."""
     max_platform_speed_mps: float = 400.0
@@ -68,14 +95,19 @@ class FusionConfig:
     """Height of the ground in the area of operations above the ellipsoid, for the air test."""
 
     def __post_init__(self) -> None:
-        if not 0 < self.confirm_m <= self.confirm_n:
-            raise ValueError("need 0 < confirm_m <= confirm_n")
+        for name in _FINITE:
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name}: {getattr(self, name)} is not a finite number")
+        for name in _POSITIVE:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}: {getattr(self, name)} is not positive")
+        for name in _NON_NEGATIVE:
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: {getattr(self, name)} is negative")
+        if not self.confirm_m <= self.confirm_n:
+            raise ValueError(f"confirm_m: {self.confirm_m} is more than confirm_n ({self.confirm_n})")
         if not 0.0 < self.gate_probability < 1.0:
-            raise ValueError("gate_probability must be in (0, 1)")
-        if self.dedup_capacity < 1 or self.disposition_confirm_k < 1 or self.takeover_fixes < 1:
-            raise ValueError("dedup_capacity, disposition_confirm_k and takeover_fixes must be positive")
-        if min(self.reorder_window_s, self.max_future_s, self.coast_after_s) < 0.0:
-            raise ValueError("time windows cannot be negative")
+            raise ValueError(f"gate_probability: {self.gate_probability} is not in (0, 1)")
 
     @property
     def gate_threshold(self) -> float:
@@ -86,3 +118,67 @@ class FusionConfig:
     def merge_threshold(self) -> float:
         """Squared Mahalanobis distance under which two 6-D track states are the same object."""
         return float(chi2.ppf(self.gate_probability, 6))
+
+
+class ConfigError(ValueError):
+    """Settings the fusion cannot run with; str() is one line naming the file (or dict) and the key."""
+
+
+_FIELDS = {field.name: field for field in dataclasses.fields(FusionConfig)}
+_TYPES = typing.get_type_hints(FusionConfig)
+_FINITE = tuple(name for name, kind in _TYPES.items() if kind is float)
+
+
+def settings(config: FusionConfig) -> dict[str, Any]:
+    """The config as a plain dict of TOML and msgpack types (`origin` a table, absent when None)."""
+    values = {name: getattr(config, name) for name in _FIELDS}
+    origin = values.pop("origin")
+    return values if origin is None else {**values, "origin": origin.model_dump()}
+
+
+def from_settings(data: Mapping[str, Any], where: str = "settings", prefix: str = "") -> FusionConfig:
+    """A config from a plain dict such as `settings()` makes or a TOML `[fusion]` table; a key it
+    lacks keeps its default. ConfigError says `where: {prefix}key: reason`."""
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in _FIELDS:
+            raise ConfigError(f"{where}: {prefix}{key}: unknown key (known: {', '.join(_FIELDS)})")
+        values[key] = _checked(key, value, f"{where}: {prefix}")
+    try:
+        return FusionConfig(**values)
+    except ValueError as error:
+        raise ConfigError(f"{where}: {prefix}{error}") from None
+
+
+def _checked(key: str, value: Any, where: str) -> Any:
+    """`value` as the type of field `key`; ConfigError if it is not one (TOML ints are floats too)."""
+    if key == "origin":
+        try:
+            return GeoPoint.model_validate(value)
+        except ValidationError as error:
+            field, reason = validation_failure(error)
+            raise ConfigError(f"{where}origin{'.' if field else ''}{field}: {reason}") from None
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if _TYPES[key] is float and is_number:
+        return float(value)
+    if _TYPES[key] is int and is_number and isinstance(value, int):
+        return value
+    wanted = "a number" if _TYPES[key] is float else "an integer"
+    raise ConfigError(f"{where}{key}: expected {wanted}, got {value!r}")
+
+
+def load_config(path: str | Path) -> FusionConfig:
+    """The settings in a TOML file's `[fusion]` table; any other key is refused (ConfigError)."""
+    try:
+        with open(path, "rb") as file:
+            document = tomllib.load(file)
+    except OSError as error:
+        raise ConfigError(f"{path}: {error.strerror or error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML ({error})") from None
+    for key, value in document.items():
+        if key != "fusion":
+            raise ConfigError(f"{path}: {key}: unknown key (the file holds one table, [fusion])")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: fusion: expected a table, got {value!r}")
+    return from_settings(document.get("fusion", {}), str(path), "fusion.")

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from bus.schema import (
     Environment,
     GeoPoint,
+    Observation,
     PositionReport,
     SensorReading,
     SourceContribution,
@@ -28,7 +29,7 @@ from fusion import identity
 from fusion.association import assign, candidate_pairs
 from fusion.config import FusionConfig
 from fusion.frame import LocalFrame
-from fusion.intake import Intake, Observation, Verdict, VerdictKind, from_us, to_us
+from fusion.intake import Intake, Verdict, VerdictKind, from_us, to_us
 from fusion.kalman import (
     DIM,
     H_POSITION,

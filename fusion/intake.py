@@ -15,10 +15,8 @@ from enum import StrEnum
 
 import pymap3d
 
-from bus.schema import PositionReport, SensorReading, VideoMetadata
+from bus.schema import Observation, PositionReport
 from fusion.config import FusionConfig
-
-Observation = PositionReport | SensorReading | VideoMetadata
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)

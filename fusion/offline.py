@@ -2,7 +2,7 @@
 --offline`, `rampart eval`, tests (`replay("smoke.rec")`) and benchmarks.
 
 The recording's receive times stand in for the service's clock: before each record the picture is
-advanced to that record's time (in steps of `tick_s`, as the live service ticks), observations go
+advanced to that record's time (in steps of the config's `tick_s`, as the live service ticks), observations go
 into the core, and a snapshot is taken whenever ground truth arrives, so every truth frame has the
 picture of the same instant beside it.
 """
@@ -43,11 +43,11 @@ class Picture:
 class OfflineFusion:
     """The core, its picture feed and a clock made of recording times."""
 
-    def __init__(self, config: FusionConfig | None = None, tick_s: float = 0.1) -> None:
+    def __init__(self, config: FusionConfig | None = None) -> None:
         self.config = config or FusionConfig()
         self.core = FusionCore(self.config)
         self.feed = PictureFeed(self.core, OFFLINE_SOURCE)
-        self.tick = timedelta(seconds=tick_s)
+        self.tick = timedelta(seconds=self.config.tick_s)
         self.rejected = 0
 
     def run(

@@ -14,6 +14,7 @@ from datetime import datetime
 from bus import codec
 from bus.envelope import Stamper
 from bus.schema import PictureSnapshot, Source, Track, TrackUpdate
+from fusion.config import settings
 from fusion.core import FusionCore, PictureChange
 
 
@@ -35,6 +36,7 @@ class PictureFeed:
         self.epoch = epoch
         self.picture_seq = 0
         self._stamper = Stamper(source.id, session)
+        self._settings = settings(core.config)
 
     def step(self, now: datetime, sent_at: datetime | None = None) -> PictureStep:
         """Advance the core to `now`; one update per created or changed track, ids of dropped ones."""
@@ -60,7 +62,12 @@ class PictureFeed:
 
     def _whole(self, now: datetime) -> PictureSnapshot:
         return PictureSnapshot(
-            source=self.source, time=now, epoch=self.epoch, picture_seq=self.picture_seq, tracks=self.core.tracks()
+            source=self.source,
+            time=now,
+            epoch=self.epoch,
+            picture_seq=self.picture_seq,
+            tracks=self.core.tracks(),
+            fusion_settings=self._settings,
         )
 
 

@@ -10,6 +10,8 @@ import signal
 import sys
 from types import FrameType
 
+from nodes.options import OptionError
+
 # subcommand -> (module with `configure(parser)` and `run(args) -> int`, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("nodes.schema_docs", "write JSON Schema and the AsyncAPI document"),
@@ -72,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
         return int(module.run(args) or 0)
+    except OptionError as error:
+        print(f"rampart {args.command}: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except ConnectionError as error:

@@ -2,7 +2,9 @@
 
 FILE is a recording of a live run (snapshots, track updates and truth, e.g. `rampart record`), a
 picture history from `rampart replay --offline --out`, or a simulator recording (`rampart sim
---out`), which is first fused offline.
+--out`), which is first fused offline with the settings of `--config`, else those the recording
+carries, else the defaults. The report names the settings the evaluated picture was made with, as
+its snapshots carry them.
 """
 
 from __future__ import annotations
@@ -11,44 +13,65 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from bus import codec, topics
 from bus.recording import MAGIC, RecordedMessage, RecordingError, open_recording
 from bus.schema import Envelope, GroundTruth, PictureSnapshot, TrackUpdate
 from fusion.eval import EvalConfig, EvalReport, LatencyStats, evaluate, latency_stats
 from fusion.offline import OfflineFusion
+from nodes.options import add_config_option, fusion_config
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, help="a recording (.rec) or a picture history (JSON lines)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--c", type=float, default=100.0, help="GOSPA cut-off distance in metres (default 100)")
+    add_config_option(parser)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The accuracy of a picture, its latency (live runs), and the fusion settings it was made with
+    (None for pictures from services that did not publish them)."""
+
+    report: EvalReport
+    latency: LatencyStats | None
+    fusion_settings: dict[str, Any] | None
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        report, latency = evaluate_file(args.file, EvalConfig(c=args.c))
+        result = evaluate_file(args.file, EvalConfig(c=args.c), args.config)
     except (RecordingError, OSError, ValueError) as error:
         print(f"rampart eval: {error}", file=sys.stderr)
         return 2
+    report, latency, made_with = result.report, result.latency, result.fusion_settings
     if args.json:
-        print(json.dumps({"accuracy": report.to_dict(), "latency": latency.to_dict() if latency else None}, indent=2))
-    else:
-        print(report.summary())
-        if latency:
-            stats = latency
-            print(
-                f"\nlatency observation -> picture update ({stats.count} updates): mean {stats.mean_ms:.1f} ms, "
-                f"p50 {stats.p50_ms:.1f}, p95 {stats.p95_ms:.1f}, p99 {stats.p99_ms:.1f}, max {stats.max_ms:.1f}"
-            )
+        latency_figures = latency.to_dict() if latency else None
+        print(json.dumps({"accuracy": report.to_dict(), "latency": latency_figures, "fusion": made_with}, indent=2))
+        return 0
+    print(f"fusion settings: {_one_line(made_with) if made_with else 'not in the picture (an older fusion service)'}")
+    print(report.summary())
+    if latency:
+        print(
+            f"\nlatency observation -> picture update ({latency.count} updates): mean {latency.mean_ms:.1f} ms, "
+            f"p50 {latency.p50_ms:.1f}, p95 {latency.p95_ms:.1f}, p99 {latency.p99_ms:.1f}, max {latency.max_ms:.1f}"
+        )
     return 0
 
 
-def evaluate_file(path: Path, config: EvalConfig) -> tuple[EvalReport, LatencyStats | None]:
-    """Pair each truth frame with the latest snapshot at or before it, and evaluate."""
-    messages = list(_messages(path))
+def _one_line(fusion_settings: dict[str, Any]) -> str:
+    return ", ".join(f"{key} {value}" for key, value in fusion_settings.items())
+
+
+def evaluate_file(path: Path, config: EvalConfig, fusion_config_path: Path | None = None) -> Evaluation:
+    """Pair each truth frame with the latest snapshot at or before it, and evaluate. A recording
+    without a picture is fused offline first (see `nodes.options.fusion_config`)."""
+    messages = list(_messages(path, fusion_config_path))
     if not any(isinstance(m, GroundTruth) for m in messages):
         raise ValueError(f"{path} has no ground truth: nothing to evaluate against")
     frames = []
@@ -60,7 +83,9 @@ def evaluate_file(path: Path, config: EvalConfig) -> tuple[EvalReport, LatencySt
             frames.append((message, list(latest.tracks)))
     updates = [m for m in messages if isinstance(m, TrackUpdate)]
     latency = latency_stats((u.track.updated, u.sent_at or u.time) for u in updates) if updates else None
-    return evaluate(frames, config), latency
+    snapshots = (m for m in messages if isinstance(m, PictureSnapshot))
+    made_with = next((snapshot.fusion_settings for snapshot in snapshots if snapshot.fusion_settings), None)
+    return Evaluation(evaluate(frames, config), latency, made_with)
 
 
 def _order(message: Envelope) -> tuple[datetime, int]:
@@ -68,7 +93,7 @@ def _order(message: Envelope) -> tuple[datetime, int]:
     return message.time, 0 if isinstance(message, PictureSnapshot) else 1
 
 
-def _messages(path: Path) -> Iterator[Envelope]:
+def _messages(path: Path, fusion_config_path: Path | None) -> Iterator[Envelope]:
     with open(path, "rb") as probe:
         is_recording = probe.read(len(MAGIC)) == MAGIC
     if not is_recording:
@@ -79,11 +104,13 @@ def _messages(path: Path) -> Iterator[Envelope]:
                 except codec.DecodeError as error:
                     raise ValueError(f"{path}:{number}: {error}") from None
         return
-    records = list(open_recording(path))
+    recording = open_recording(path)
+    records = list(recording)
     if any(_kind(r) is topics.Kind.SNAPSHOT for r in records):
         yield from _decoded(records)
     else:
-        yield from OfflineFusion().run(records)
+        carried = recording.header.recorded.get("fusion")
+        yield from OfflineFusion(fusion_config(fusion_config_path, carried)).run(records)
 
 
 def _kind(record: RecordedMessage) -> topics.Kind | None:

@@ -22,33 +22,40 @@ import numpy as np
 
 from bus import topics
 from bus.client import BrokerConfig, BusClient, Delivery
-from bus.schema import Envelope, GeoPoint, SourceKind, utc_now
+from bus.schema import Envelope, SourceKind, utc_now
 from fusion import FusionConfig, FusionCore, VerdictKind
 from fusion.clock import PictureClock
+from fusion.config import settings
 from fusion.picture import PictureFeed
+from nodes.options import OptionError, add_broker_option, add_config_option, broker_from, fusion_config
 
 log = logging.getLogger(__name__)
 
+SNAPSHOT_RATE_HZ = 1.0
+"""How often the whole picture is published. The service's own setting, not the tracker's: it
+changes no track, only how soon a late joiner or a vehicle that missed an update is whole again,
+so it is not in FusionConfig and offline replay (which snapshots at every truth frame) has none."""
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--broker", help="mqtt://host:port (default: $RAMPART_BROKER or mqtt://127.0.0.1:1883)")
+    add_broker_option(parser)
     parser.add_argument("--id", default="fusion", help="node id (default fusion)")
-    parser.add_argument("--snapshot-rate", type=float, default=1.0, help="snapshots per second (default 1)")
-    parser.add_argument("--tick", type=float, default=0.05, help="seconds between picture updates (default 0.05)")
+    add_config_option(parser)
     parser.add_argument(
-        "--reorder-window", type=float, default=0.2, help="seconds observations wait for late peers (default 0.2)"
+        "--snapshot-rate",
+        type=float,
+        default=SNAPSHOT_RATE_HZ,
+        help=f"snapshots per second (default {SNAPSHOT_RATE_HZ:g})",
     )
-    parser.add_argument("--origin", help="LAT,LON of the local frame (default: the first observation)")
     parser.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
 
 
 def run(args: argparse.Namespace) -> int:
-    origin = None
-    if args.origin:
-        lat, lon = (float(part) for part in args.origin.split(","))
-        origin = GeoPoint(lat=lat, lon=lon)
-    config = FusionConfig(origin=origin, reorder_window_s=args.reorder_window)
-    service = FusionService(BrokerConfig.from_env(args.broker), config, args.id, args.snapshot_rate, args.tick)
+    if not args.snapshot_rate > 0:
+        raise OptionError(f"--snapshot-rate: {args.snapshot_rate} is not positive")
+    config = fusion_config(args.config)
+    log.info("fusion settings: %s", settings(config))
+    service = FusionService(broker_from(args), config, args.id, args.snapshot_rate)
     with service:
         service.run(args.duration)
     return 0
@@ -62,8 +69,7 @@ class FusionService:
         broker: BrokerConfig,
         config: FusionConfig | None = None,
         node_id: str = "fusion",
-        snapshot_rate_hz: float = 1.0,
-        tick_s: float = 0.05,
+        snapshot_rate_hz: float = SNAPSHOT_RATE_HZ,
     ) -> None:
         self.core = FusionCore(config)
         self.client = BusClient(node_id, SourceKind.FUSION, broker, role="fusion", state_figures=self.figures)
@@ -73,7 +79,7 @@ class FusionService:
         self.verdicts: Counter[str] = Counter()
         self._inbox: deque[tuple[float, Envelope]] = deque()
         self._snapshot_period_s = 1.0 / snapshot_rate_hz
-        self._tick_s = tick_s
+        self._tick_s = self.core.config.tick_s
         self._stopping = threading.Event()
         self._runner: threading.Thread | None = None
         self._received = 0

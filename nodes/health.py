@@ -20,6 +20,7 @@ import time
 from bus import topics
 from bus.client import BrokerConfig, BusClient, Delivery
 from bus.schema import Envelope, NodeState, SourceKind
+from nodes.options import add_broker_option, broker_from
 
 
 def _node_id(value: str) -> str:
@@ -41,12 +42,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--node", required=True, type=_node_id, help="node id (fusion; a vehicle's is ID.nav; sim.SCENARIO)"
     )
-    parser.add_argument("--broker", help="mqtt://host:port (default: $RAMPART_BROKER or mqtt://127.0.0.1:1883)")
+    add_broker_option(parser)
     parser.add_argument("--timeout", type=_seconds, default=5.0, help="seconds to wait for an online state (default 5)")
 
 
 def run(args: argparse.Namespace) -> int:
-    healthy, message = check(args.node, BrokerConfig.from_env(args.broker), args.timeout)
+    healthy, message = check(args.node, broker_from(args), args.timeout)
     print(message if healthy else f"rampart health: {message}", file=sys.stdout if healthy else sys.stderr)
     return 0 if healthy else 1
 

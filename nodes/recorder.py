@@ -14,10 +14,11 @@ from bus import topics
 from bus.client import BrokerConfig, BusClient
 from bus.recording import RecordedMessage, RecordingWriter
 from bus.schema import SourceKind, utc_now
+from nodes.options import add_broker_option, broker_from
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--broker", help="mqtt://host:port (default: $RAMPART_BROKER or mqtt://127.0.0.1:1883)")
+    add_broker_option(parser)
     parser.add_argument("--out", required=True, help="the recording file to write")
     parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     parser.add_argument(
@@ -29,7 +30,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     filters = args.topics or [topics.ALL]
     try:
-        recorder = Recorder(args.out, filters, BrokerConfig.from_env(args.broker), overwrite=args.force)
+        recorder = Recorder(args.out, filters, broker_from(args), overwrite=args.force)
     except FileExistsError:
         print(f"rampart record: {args.out} exists; --force overwrites it", file=sys.stderr)
         return 2

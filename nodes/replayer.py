@@ -1,5 +1,6 @@
 """`rampart replay`: a recording back onto the bus with its timing (scaled), optionally made to look
-live; or, with `--offline`, through the fusion core with no broker (see bus/services/offline.py)."""
+live; or, with `--offline`, through the fusion core with no broker (see fusion/offline.py), with the
+settings of `--config`, else those the recording carries, else the defaults."""
 
 from __future__ import annotations
 
@@ -15,18 +16,20 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from bus import codec, topics
-from bus.client import BrokerConfig, BusClient
+from bus.client import BusClient
 from bus.envelope import rebased
 from bus.recording import RecordedMessage, RecordingError, open_recording
 from bus.schema import SourceKind, utc_now
+from fusion import FusionConfig
 from fusion.offline import OfflineFusion
+from nodes.options import add_broker_option, add_config_option, broker_from, fusion_config
 
 DEFAULT_FILTERS = [topics.ALL_OBSERVATIONS, topics.ALL_TRUTH]
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, help="a recording (rampart record, or rampart sim --out)")
-    parser.add_argument("--broker", help="mqtt://host:port (default: $RAMPART_BROKER or mqtt://127.0.0.1:1883)")
+    add_broker_option(parser)
     pace = parser.add_mutually_exclusive_group()
     pace.add_argument("--speed", type=float, default=1.0, help="times the recorded pace (default 1)")
     pace.add_argument("--max-speed", action="store_true", help="as fast as the broker takes it")
@@ -41,6 +44,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--offline", action="store_true", help="run the fusion core on the file, no broker")
     parser.add_argument("--out", type=Path, help="with --offline: write the picture history (JSON lines) here")
+    add_config_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"rampart replay: {error}", file=sys.stderr)
         return 2
     if args.offline:
-        return replay_offline(recording, args.out)
+        config = fusion_config(args.config, recording.header.recorded.get("fusion"))
+        return replay_offline(recording, args.out, config)
     if args.speed <= 0:
         print("rampart replay: --speed must be positive", file=sys.stderr)
         return 2
@@ -60,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"rampart replay: no message in {args.file} matches {', '.join(filters)}", file=sys.stderr)
         return 1
     speed = None if args.max_speed else args.speed
-    with BusClient(f"replay-{os.getpid()}", SourceKind.TOOL, BrokerConfig.from_env(args.broker), role="replay") as bus:
+    with BusClient(f"replay-{os.getpid()}", SourceKind.TOOL, broker_from(args), role="replay") as bus:
         generation = 0
         while True:
             replay(bus, messages, speed, args.live_times, generation)
@@ -92,10 +97,11 @@ def replay(
             print(f"\rreplayed {index}/{len(messages)}", end="", file=sys.stderr, flush=True)
 
 
-def replay_offline(recording: Iterable[RecordedMessage], out: Path | None) -> int:
-    """The fusion core over the file, no broker: the picture history as JSON lines (snapshots, and
-    the truth frames beside them), deterministic for the same file."""
-    fusion = OfflineFusion()
+def replay_offline(recording: Iterable[RecordedMessage], out: Path | None, config: FusionConfig) -> int:
+    """The fusion core over the file, no broker: the picture history as JSON lines (snapshots, each
+    with the settings it was made with, and the truth frames beside them), deterministic for the
+    same file and settings."""
+    fusion = OfflineFusion(config)
     with open(out, "w") if out else contextlib.nullcontext(sys.stdout) as sink:
         for message in fusion.run(recording):
             sink.write(codec.encode(message, codec.JSON).decode() + "\n")

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from adapters.base import Adapter
 from adapters.errors import NativeFormatError
@@ -23,6 +24,7 @@ from bus.envelope import Stamper
 from bus.recording import RecordedMessage, RecordingWriter
 from bus.schema import Envelope, Source, SourceKind, utc_now
 from nodes import truth
+from nodes.options import add_broker_option, broker_from, fusion_settings
 from simulators import Scenario, ScenarioError, load_scenario, simulate
 from simulators.native import DroneVideoFrame, GpsFix, NativeOutput, RadarScan, TruthFrame
 
@@ -31,12 +33,18 @@ log = logging.getLogger(__name__)
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", default="smoke", help="built-in name (smoke, baltic-patrol, stress) or a .toml")
-    parser.add_argument("--broker", help="mqtt://host:port (default: $RAMPART_BROKER or mqtt://127.0.0.1:1883)")
+    add_broker_option(parser)
     parser.add_argument("--speed", type=float, default=1.0, help="times real time (default 1)")
     parser.add_argument("--duration", type=float, help="stop after this many simulated seconds")
     parser.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
     parser.add_argument("--out", type=Path, help="write a recording to this file instead of publishing")
     parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help="with --out: fusion settings (TOML) the recording carries, for replay --offline and eval",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,10 +61,11 @@ def run(args: argparse.Namespace) -> int:
         if args.out.exists() and not args.force:
             print(f"rampart sim: {args.out} exists; --force overwrites it", file=sys.stderr)
             return 2
-        written = write_recording(scenario, seed, args.out)
+        carried = fusion_settings(args.config) if args.config else None
+        written = write_recording(scenario, seed, args.out, carried)
         print(f"wrote {written} messages of scenario {scenario.name} (seed {seed}) to {args.out}")
         return 0
-    run_live(scenario, seed, BrokerConfig.from_env(args.broker), args.speed)
+    run_live(scenario, seed, broker_from(args), args.speed)
     return 0
 
 
@@ -116,9 +125,17 @@ def scenario_messages(scenario: Scenario, seed: int) -> Iterator[tuple[int, str,
         yield emission.emit_time_us, adapter.topic, stamper.stamp(observation)
 
 
-def write_recording(scenario: Scenario, seed: int, path: Path) -> int:
-    """The scenario as a recording: what a recorder on the bus would have captured, in time order."""
-    recorded = {"source": "simulator", "scenario": scenario.name, "seed": seed, "duration_s": scenario.duration_s}
+def write_recording(scenario: Scenario, seed: int, path: Path, fusion: dict[str, Any] | None = None) -> int:
+    """The scenario as a recording: what a recorder on the bus would have captured, in time order;
+    with `fusion` settings, the header carries them for offline replay and eval to fuse it with."""
+    recorded: dict[str, Any] = {
+        "source": "simulator",
+        "scenario": scenario.name,
+        "seed": seed,
+        "duration_s": scenario.duration_s,
+    }
+    if fusion is not None:
+        recorded["fusion"] = fusion
     count = 0
     with RecordingWriter(path, recorded, created_at=scenario.start_time, flush_every=1000, overwrite=True) as writer:
         for time_us, topic, message in scenario_messages(scenario, seed):

@@ -33,6 +33,7 @@ from bus.replica import PictureReplica
 from bus.schema import Envelope, GroundTruth, NodeState, SourceKind, Track
 from fusion.eval import EvalConfig, evaluate
 from nodes.broker import INSTALL_HINT, BrokerUnavailable, LocalMosquitto
+from nodes.options import add_broker_option, add_config_option, fusion_config
 from simulators import ScenarioError, load_scenario
 
 RESTART_LIMIT = 3
@@ -41,15 +42,18 @@ RESTART_LIMIT = 3
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", default="smoke", help="built-in name (smoke, baltic-patrol, stress) or a .toml")
     parser.add_argument("--vehicles", type=int, default=2, help="vehicle nodes to start (default 2)")
-    parser.add_argument("--broker", help="use this broker (default: start a local Mosquitto on a free port)")
+    add_broker_option(parser, default="start a local Mosquitto on a free port")
     parser.add_argument("--duration", type=float, help="run headless this many seconds, then print a summary")
     parser.add_argument("--speed", type=float, default=1.0, help="scenario speed, times real time (default 1)")
+    add_config_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.speed <= 0:
         print(f"rampart up: --speed must be positive, got {args.speed:g}", file=sys.stderr)
         return 2
+    if args.config is not None:
+        fusion_config(args.config)  # a bad file stops here, before anything starts
     try:
         scenario = load_scenario(args.scenario)
     except ScenarioError as error:
@@ -128,7 +132,10 @@ def _children(args: argparse.Namespace, url: str, lat: float, lon: float) -> lis
         )
         for index in range(1, args.vehicles + 1)
     ]
-    return [Child("fusion", [*rampart, "fusion", "--broker", url]), Child("sim", sim, may_finish=True), *vehicles]
+    fusion = [*rampart, "fusion", "--broker", url]
+    if args.config is not None:
+        fusion += ["--config", str(args.config.resolve())]
+    return [Child("fusion", fusion), Child("sim", sim, may_finish=True), *vehicles]
 
 
 class Stack:

@@ -22,6 +22,7 @@ from bus.client import BrokerConfig
 from bus.replica import PictureReplica
 from bus.schema import Environment, GeoPoint, PositionReport, Track
 from fusion.clock import PictureClock
+from nodes.options import add_broker_option, broker_from
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class VehicleNavigation(Adapter[OwnFix]):
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--id", required=True, help="vehicle id (its platform id in the picture)")
-    parser.add_argument("--broker", help="mqtt://host:port (default: $RAMPART_BROKER or mqtt://127.0.0.1:1883)")
+    add_broker_option(parser)
     parser.add_argument("--position", default="54.32,10.14", help="start LAT,LON (default 54.32,10.14)")
     parser.add_argument("--velocity", default="0,0", help="constant VE,VN in m/s (default 0,0: parked)")
     parser.add_argument("--report-rate", type=float, default=1.0, help="own position reports per second (default 1)")
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     lat, lon = (float(part) for part in args.position.split(","))
     ve, vn = (float(part) for part in args.velocity.split(","))
     start, started = GeoPoint(lat=lat, lon=lon), time.monotonic()
-    navigation = VehicleNavigation(args.id, BrokerConfig.from_env(args.broker))
+    navigation = VehicleNavigation(args.id, broker_from(args))
     clock = PictureClock()
 
     def follow(track: Track) -> None:

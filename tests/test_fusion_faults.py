@@ -66,12 +66,11 @@ def test_a_picture_of_5000_tracks_travels_in_pages_under_the_size_limit(own_brok
         watcher = client(own_broker.url, "pages")
         watcher.subscribe_raw(topics.snapshot(0).rsplit("/", 1)[0] + "/+", lambda msg: sizes.append(len(msg.payload)))
         with watcher:
-            now = datetime.now(UTC)
             for index in range(5_000):
                 platform = f"unit-{index}"
                 report = PositionReport(
                     source=Source(id=f"{platform}.gps", kind=SourceKind.POSITION),
-                    time=now,
+                    time=datetime.now(UTC),
                     platform_id=platform,
                     position=GeoPoint(lat=54.0 + index * 1e-4, lon=10.2),
                 )
@@ -79,7 +78,7 @@ def test_a_picture_of_5000_tracks_travels_in_pages_under_the_size_limit(own_brok
             vehicle = client(own_broker.url, "late-vehicle")
             picture = PictureReplica(vehicle)
             with vehicle:
-                assert picture.wait_for(lambda tracks: len(tracks) == 5_000, timeout_s=30), len(picture.tracks())
+                assert picture.wait_for(lambda tracks: len(tracks) == 5_000, timeout_s=30), (len(picture.tracks()), {k: v for k, v in fusion.figures().items() if "verdict" in k or "track" in k})
                 assert picture.wait_for(lambda tracks: picture.figures.snapshots >= 2, timeout_s=10)
         assert fusion.client.figures.connects == 1  # never dropped by the broker
     assert max(sizes) <= codec.MAX_PAYLOAD_BYTES

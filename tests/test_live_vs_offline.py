@@ -1,4 +1,5 @@
-"""The same recording through the live stack and offline gives the same picture, within tolerance."""
+"""The same recording through the live stack and offline, with the same (default) settings, gives
+the same picture, within tolerance."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import pytest
 from bus import topics
 from bus.client import BrokerConfig
 from bus.recording import open_recording
-from fusion import FusionConfig
 from fusion.eval import EvalConfig
 from nodes.evaluate import evaluate_file
 from nodes.fusion import FusionService
@@ -19,15 +19,13 @@ from nodes.replayer import DEFAULT_FILTERS, matching, replay
 from tests.bus_helpers import client
 from tests.recordings import DATA
 
-CONFIG = FusionConfig(reorder_window_s=0.5)
-
 
 def test_live_replay_matches_offline_replay(own_broker, tmp_path: Path) -> None:
     broker = BrokerConfig.from_url(own_broker.url)
     live_run = tmp_path / "live.rec"
     messages = matching(open_recording(DATA / "smoke.rec"), DEFAULT_FILTERS)
     with (
-        FusionService(broker, CONFIG, snapshot_rate_hz=4.0).start_in_background(),
+        FusionService(broker, snapshot_rate_hz=4.0).start_in_background(),
         Recorder(live_run, [topics.PICTURE, topics.ALL_TRUTH], broker),
         client(own_broker.url, "replay") as replayer,
     ):
@@ -36,8 +34,10 @@ def test_live_replay_matches_offline_replay(own_broker, tmp_path: Path) -> None:
         assert replayer.wait_acknowledged(10)
         time.sleep(1.0)
 
-    offline, _ = evaluate_file(DATA / "smoke.rec", EvalConfig())
-    live, latency = evaluate_file(live_run, EvalConfig())
+    offline_result = evaluate_file(DATA / "smoke.rec", EvalConfig())
+    live_result = evaluate_file(live_run, EvalConfig())
+    assert live_result.fusion_settings == offline_result.fusion_settings  # both from FusionConfig's defaults
+    offline, live, latency = offline_result.report, live_result.report, live_result.latency
     assert len(live.times) >= 28  # one frame per truth message, less the first ones before a snapshot
     assert live.mean_gospa == pytest.approx(offline.mean_gospa, abs=10.0)
     assert float(live.n_tracks.mean()) == pytest.approx(float(offline.n_tracks.mean()), abs=1.0)
