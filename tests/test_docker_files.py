@@ -276,12 +276,12 @@ def test_the_build_context_holds_what_the_dockerfile_copies_and_nothing_else() -
 # --- the compose services as plain processes -------------------------------------------------------
 
 
-def test_the_compose_services_pass_their_own_health_checks(own_broker) -> None:
+def test_the_compose_services_pass_their_own_health_checks(rampart_own_broker) -> None:
     """Each service's command and health check as in the containers (RAMPART_BROKER, the console
     script), against a private broker (the picture topics are global); then SIGINT, the image's
     stop signal, marks them offline."""
     executable = str(Path(sysconfig.get_path("scripts")) / "rampart")
-    environment = {**os.environ, "RAMPART_BROKER": own_broker.url}
+    environment = {**os.environ, "RAMPART_BROKER": rampart_own_broker.url}
     services = our_services()
     started: dict[str, subprocess.Popen[bytes]] = {}
 
