@@ -48,13 +48,16 @@ _RUNNING = re.compile(r"mosquitto version \d+\.\d+\.\d+ running")
 # --- brokers ---------------------------------------------------------------------------------------
 
 
-class TestBroker(Protocol):
-    url: str
+class Broker(Protocol):
+    """What a broker fixture gives: where the broker is, and how to let it go."""
+
+    @property
+    def url(self) -> str: ...
 
     def close(self) -> None: ...
 
 
-class OwnedBroker(TestBroker, Protocol):
+class OwnedBroker(Broker, Protocol):
     def stop(self) -> None: ...
     def start(self) -> object: ...
 
@@ -126,7 +129,7 @@ def make_owned_broker() -> OwnedBroker:
 
 
 @pytest.fixture(scope="session")
-def rampart_broker() -> Iterator[TestBroker]:
+def rampart_broker() -> Iterator[Broker]:
     """One broker for the whole run; tests isolate themselves by topic and client id."""
     external = os.environ.get("RAMPART_TEST_BROKER")
     instance = ExternalBroker(external) if external else make_owned_broker()
