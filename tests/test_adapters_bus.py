@@ -51,14 +51,14 @@ class AcmeTracker(Adapter[AcmeFix]):
         )
 
 
-def test_a_new_adapter_publishes_and_rejects_with_a_reason(broker) -> None:
+def test_a_new_adapter_publishes_and_rejects_with_a_reason(rampart_broker) -> None:
     source_id = unique("acme")
     received, dead = Collector(), Collector()
-    with client(broker.url, "sub") as subscriber:
+    with client(rampart_broker.url, "sub") as subscriber:
         subscriber.subscribe(topics.observation("position", source_id), received)
         subscriber.subscribe(topics.dead_letter(source_id), dead)
         time.sleep(0.2)
-        with AcmeTracker(source_id, BrokerConfig.from_url(broker.url)) as adapter:
+        with AcmeTracker(source_id, BrokerConfig.from_url(rampart_broker.url)) as adapter:
             adapter.submit(AcmeFix("54.1;10.2;1764331200"))
             adapter.submit(AcmeFix("garbage"))
             adapter.submit(AcmeFix("54.2;10.3;1764331201"))
@@ -83,13 +83,13 @@ def test_a_full_queue_drops_the_oldest_and_counts_it() -> None:
     assert (adapter.figures.submitted, adapter.figures.dropped) == (10, 7)
 
 
-def test_rampart_sim_publishes_every_kind_with_gapless_sequences(broker) -> None:
+def test_rampart_sim_publishes_every_kind_with_gapless_sequences(rampart_broker) -> None:
     received = Collector()
-    with client(broker.url, "sub") as subscriber:
+    with client(rampart_broker.url, "sub") as subscriber:
         subscriber.subscribe(topics.ALL_OBSERVATIONS, received)
         subscriber.subscribe(topics.truth("smoke"), received)
         time.sleep(0.2)
-        command = [sys.executable, "-m", "nodes.cli", "sim", "--scenario", "smoke", "--broker", broker.url]
+        command = [sys.executable, "-m", "nodes.cli", "sim", "--scenario", "smoke", "--broker", rampart_broker.url]
         result = subprocess.run([*command, "--speed", "30", "--duration", "30"], capture_output=True, timeout=60)
         assert result.returncode == 0, result.stderr.decode()
         assert received.wait_quiet(10_000, quiet_s=1.0, timeout_s=10)

@@ -43,14 +43,14 @@ def position(source_id: str, seq: int, lat: float = 54.0) -> PositionReport:
     )
 
 
-def test_json_from_mosquitto_pub_arrives_typed(broker, tmp_path: Path) -> None:
+def test_json_from_mosquitto_pub_arrives_typed(rampart_broker, tmp_path: Path) -> None:
     received = Collector()
-    with client(broker.url, "sub") as subscriber:
+    with client(rampart_broker.url, "sub") as subscriber:
         subscriber.subscribe(EXAMPLE_TOPIC, received)
         time.sleep(0.2)
         json_property = ("-D", "publish", "content-type", codec.JSON)
-        mosquitto_pub(broker.url, EXAMPLE_TOPIC, EXAMPLE, "-V", "mqttv5", *json_property)
-        mosquitto_pub(broker.url, EXAMPLE_TOPIC, EXAMPLE, "-V", "mqttv311")  # no content type: sniffed
+        mosquitto_pub(rampart_broker.url, EXAMPLE_TOPIC, EXAMPLE, "-V", "mqttv5", *json_property)
+        mosquitto_pub(rampart_broker.url, EXAMPLE_TOPIC, EXAMPLE, "-V", "mqttv311")  # no content type: sniffed
         assert received.wait_for(lambda messages: len(messages) == 2)
     for message in received.messages:
         assert isinstance(message, PositionReport)
@@ -60,19 +60,19 @@ def test_json_from_mosquitto_pub_arrives_typed(broker, tmp_path: Path) -> None:
         assert message.velocity_enu_mps == (3.2, -1.1, 0.0)
 
 
-def test_malformed_message_is_dead_lettered_and_valid_ones_keep_flowing(broker, tmp_path: Path) -> None:
+def test_malformed_message_is_dead_lettered_and_valid_ones_keep_flowing(rampart_broker, tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     document = json.loads(EXAMPLE.read_text())
     document["position"]["lat"] = 91.2
     bad.write_text(json.dumps(document))
     received, dead = Collector(), Collector()
-    with client(broker.url, "sub") as subscriber, client(broker.url, "dlq") as watcher:
+    with client(rampart_broker.url, "sub") as subscriber, client(rampart_broker.url, "dlq") as watcher:
         watcher.subscribe(topics.dead_letter("gps-acme-7"), dead)
         subscriber.subscribe(EXAMPLE_TOPIC, received)
         time.sleep(0.2)
-        mosquitto_pub(broker.url, EXAMPLE_TOPIC, bad)
-        mosquitto_pub(broker.url, EXAMPLE_TOPIC, bad)
-        mosquitto_pub(broker.url, EXAMPLE_TOPIC, EXAMPLE)
+        mosquitto_pub(rampart_broker.url, EXAMPLE_TOPIC, bad)
+        mosquitto_pub(rampart_broker.url, EXAMPLE_TOPIC, bad)
+        mosquitto_pub(rampart_broker.url, EXAMPLE_TOPIC, EXAMPLE)
         assert received.wait_for(lambda messages: len(messages) == 1)
         assert dead.wait_for(lambda messages: len(messages) == 2)
         assert subscriber.figures.rejected == {"gps-acme-7": 2}
@@ -85,15 +85,15 @@ def test_malformed_message_is_dead_lettered_and_valid_ones_keep_flowing(broker, 
     assert isinstance(received.messages[0], PositionReport)
 
 
-def test_typed_publish_and_subscribe_both_encodings(broker) -> None:
+def test_typed_publish_and_subscribe_both_encodings(rampart_broker) -> None:
     received = Collector()
     source_id = unique("gps")
     topic = topics.observation("position", source_id)
-    json_publisher = client(broker.url, "pub", content_type=codec.JSON)
-    with client(broker.url, "sub") as subscriber, json_publisher as json_pub:
+    json_publisher = client(rampart_broker.url, "pub", content_type=codec.JSON)
+    with client(rampart_broker.url, "sub") as subscriber, json_publisher as json_pub:
         subscriber.subscribe(topic, received)
         time.sleep(0.2)
-        with client(broker.url, "pub") as msgpack_pub:
+        with client(rampart_broker.url, "pub") as msgpack_pub:
             msgpack_pub.publish(topic, position(source_id, 1))
         json_pub.publish(topic, position(source_id, 2))
         assert received.wait_for(lambda messages: len(messages) == 2)
@@ -105,10 +105,10 @@ def _online(message: Envelope) -> bool:
     return message.online
 
 
-def test_birth_on_connect_and_offline_on_clean_stop(broker) -> None:
+def test_birth_on_connect_and_offline_on_clean_stop(rampart_broker) -> None:
     states = Collector()
-    node = client(broker.url, "node", role="test-node", session_base=0)
-    with client(broker.url, "watch") as watcher:
+    node = client(rampart_broker.url, "node", role="test-node", session_base=0)
+    with client(rampart_broker.url, "watch") as watcher:
         watcher.subscribe(topics.node_state(node.node_id), states)
         with node:
             assert states.wait_for(lambda messages: any(_online(m) for m in messages))
@@ -118,19 +118,19 @@ def test_birth_on_connect_and_offline_on_clean_stop(broker) -> None:
     assert (birth.role, birth.session) == ("test-node", 1)
 
 
-def test_last_will_marks_a_killed_node_offline(broker) -> None:
+def test_last_will_marks_a_killed_node_offline(rampart_broker) -> None:
     node_id = unique("doomed")
     script = (
         "import time, sys\n"
         "from bus.client import BusClient, BrokerConfig\nfrom bus.schema import SourceKind\n"
-        f"BusClient({node_id!r}, SourceKind.TOOL, BrokerConfig.from_url({broker.url!r})).start()\n"
+        f"BusClient({node_id!r}, SourceKind.TOOL, BrokerConfig.from_url({rampart_broker.url!r})).start()\n"
         "print('up', flush=True)\ntime.sleep(60)\n"
     )
     process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
     try:
         assert process.stdout is not None and process.stdout.readline() == b"up\n"
         states = Collector()
-        with client(broker.url, "watch") as watcher:
+        with client(rampart_broker.url, "watch") as watcher:
             watcher.subscribe(topics.node_state(node_id), states)
             assert states.wait_for(lambda messages: len(messages) == 1 and _online(messages[0]))
             process.kill()
@@ -140,20 +140,20 @@ def test_last_will_marks_a_killed_node_offline(broker) -> None:
         process.wait()
 
 
-def test_client_reconnects_after_a_broker_restart(own_broker) -> None:
+def test_client_reconnects_after_a_broker_restart(rampart_own_broker) -> None:
     received = Collector()
     source_id = unique("gps")
     topic = topics.observation("position", source_id)
     with (
-        client(own_broker.url, "pub", backoff_s=(0.05, 0.5), session_base=0) as publisher,
-        client(own_broker.url, "sub", backoff_s=(0.05, 0.5)) as subscriber,
+        client(rampart_own_broker.url, "pub", backoff_s=(0.05, 0.5), session_base=0) as publisher,
+        client(rampart_own_broker.url, "sub", backoff_s=(0.05, 0.5)) as subscriber,
     ):
         subscriber.subscribe(topic, received)
         time.sleep(0.2)
-        own_broker.stop()
+        rampart_own_broker.stop()
         time.sleep(0.5)
         assert not publisher.connected
-        own_broker.start()
+        rampart_own_broker.start()
         assert publisher.wait_connected(10) and subscriber.wait_connected(10)
         assert publisher.session == 2
         time.sleep(0.3)  # the subscriber renews its subscription on reconnect
@@ -186,29 +186,30 @@ def _slow_subscriber_loses(url: str, count: int) -> int:
         return count - received.wait_quiet(count, quiet_s=1.5, timeout_s=20)
 
 
-def test_slow_subscriber_loses_nothing_with_the_repository_config(own_broker) -> None:
-    assert _slow_subscriber_loses(own_broker.url, 5000) == 0
+def test_slow_subscriber_loses_nothing_with_the_repository_config(rampart_own_broker) -> None:
+    assert _slow_subscriber_loses(rampart_own_broker.url, 5000) == 0
 
 
+@pytest.mark.broker  # starts a Mosquitto of its own
 def test_default_queue_limit_would_drop_silently() -> None:
     """The same load against Mosquitto's default queue of 1000 loses messages: why the config matters."""
     with LocalMosquitto(overrides={"max_queued_messages": "1000", "max_inflight_messages": "20"}) as default:
         assert _slow_subscriber_loses(default.url, 5000) > 0
 
 
-def test_publisher_facing_a_full_window_waits_then_reports(own_broker) -> None:
+def test_publisher_facing_a_full_window_waits_then_reports(rampart_own_broker) -> None:
     source_id = unique("gps")
     topic = topics.observation("position", source_id)
     publisher = BusClient(
         source_id,
         SourceKind.POSITION,
-        BrokerConfig.from_url(own_broker.url),
+        BrokerConfig.from_url(rampart_own_broker.url),
         max_unacked=20,
         publish_timeout_s=0.5,
         backoff_s=(5.0, 5.0),
     )
     with publisher:
-        own_broker.stop()
+        rampart_own_broker.stop()
         assert publisher_disconnected(publisher)
         for seq in range(20):
             publisher.publish(topic, position(source_id, seq))
@@ -217,7 +218,7 @@ def test_publisher_facing_a_full_window_waits_then_reports(own_broker) -> None:
             publisher.publish(topic, position(source_id, 20))
         assert time.monotonic() - started >= 0.5
         assert publisher.figures.backpressure_waits == 1
-        own_broker.start()
+        rampart_own_broker.start()
 
 
 def publisher_disconnected(publisher: BusClient) -> bool:

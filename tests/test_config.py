@@ -104,14 +104,14 @@ def test_a_file_that_is_not_toml_or_not_there(tmp_path, capsys) -> None:
     assert (code, err) == (2, f"rampart eval: {missing}: No such file or directory\n")
 
 
-def test_fusion_and_eval_with_the_same_file_run_the_same_settings(own_broker, tmp_path, capsys) -> None:
+def test_fusion_and_eval_with_the_same_file_run_the_same_settings(rampart_own_broker, tmp_path, capsys) -> None:
     path = write(tmp_path, TUNED)
     expected = settings(load_config(path))
     snapshots = Collector()
-    with client(own_broker.url, "watch") as watcher:
+    with client(rampart_own_broker.url, "watch") as watcher:
         watcher.subscribe(topics.snapshot(), snapshots)
         fusion = subprocess.Popen(
-            [sys.executable, "-m", "nodes.cli", "fusion", "--broker", own_broker.url, "--config", str(path)],
+            [sys.executable, "-m", "nodes.cli", "fusion", "--broker", rampart_own_broker.url, "--config", str(path)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,

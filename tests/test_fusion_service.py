@@ -20,18 +20,20 @@ from tests.bus_helpers import client
 FAST_AGEING = FusionConfig(reorder_window_s=0.1, delete_after_s=3.0, platform_delete_after_s=3.0)
 
 
-def test_simulator_to_fusion_to_two_vehicles_one_late(own_broker) -> None:
-    broker = BrokerConfig.from_url(own_broker.url)
+def test_simulator_to_fusion_to_two_vehicles_one_late(rampart_own_broker) -> None:
+    broker = BrokerConfig.from_url(rampart_own_broker.url)
     with FusionService(broker, FAST_AGEING, snapshot_rate_hz=2.0).start_in_background() as fusion:
-        early = client(own_broker.url, "vehicle-early")
+        early = client(rampart_own_broker.url, "vehicle-early")
         early_picture = PictureReplica(early)
         with early:
-            command = [sys.executable, "-m", "nodes.cli", "sim", "--scenario", "smoke", "--broker", own_broker.url]
-            result = subprocess.run([*command, "--speed", "10", "--duration", "40"], capture_output=True, timeout=60)
+            command = [sys.executable, "-m", "nodes.cli", "sim", "--scenario", "smoke", "--speed", "10"]
+            result = subprocess.run(
+                [*command, "--duration", "40", "--broker", rampart_own_broker.url], capture_output=True, timeout=60
+            )
             assert result.returncode == 0, result.stderr.decode()
             assert early_picture.wait_for(lambda tracks: len(tracks) >= 3, timeout_s=5)
 
-            late = client(own_broker.url, "vehicle-late")
+            late = client(rampart_own_broker.url, "vehicle-late")
             late_picture = PictureReplica(late)
             with late:
                 joined = time.monotonic()
@@ -59,11 +61,14 @@ def report(source_id: str, lat: float, time: datetime, msg_id: str | None = None
     )
 
 
-def test_bad_input_is_counted_and_leaves_the_picture_unharmed(own_broker) -> None:
-    broker = BrokerConfig.from_url(own_broker.url)
+def test_bad_input_is_counted_and_leaves_the_picture_unharmed(rampart_own_broker) -> None:
+    broker = BrokerConfig.from_url(rampart_own_broker.url)
     topic = topics.observation("position", "ifv-9.gps")
-    with FusionService(broker, FAST_AGEING).start_in_background() as fusion, client(own_broker.url, "bad") as bus:
-        vehicle = client(own_broker.url, "vehicle")
+    with (
+        FusionService(broker, FAST_AGEING).start_in_background() as fusion,
+        client(rampart_own_broker.url, "bad") as bus,
+    ):
+        vehicle = client(rampart_own_broker.url, "vehicle")
         picture = PictureReplica(vehicle)
         with vehicle:
             now = datetime.now(UTC)

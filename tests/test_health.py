@@ -22,27 +22,27 @@ def health(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     return code, out + err
 
 
-def test_a_node_that_is_online_is_healthy(broker, capsys) -> None:
-    with client(broker.url, "node") as node:
+def test_a_node_that_is_online_is_healthy(rampart_broker, capsys) -> None:
+    with client(rampart_broker.url, "node") as node:
         started = time.monotonic()
-        code, said = health(capsys, "--node", node.node_id, "--broker", broker.url)
+        code, said = health(capsys, "--node", node.node_id, "--broker", rampart_broker.url)
         elapsed = time.monotonic() - started
     assert code == 0, said
     assert f"node {node.node_id} is online" in said
     assert elapsed < 3.0  # it answers once the retained state is in, not at the end of its 5 s
 
 
-def test_a_stopped_node_is_unhealthy_and_says_since_when(broker, capsys) -> None:
-    node = client(broker.url, "node").start()
+def test_a_stopped_node_is_unhealthy_and_says_since_when(rampart_broker, capsys) -> None:
+    node = client(rampart_broker.url, "node").start()
     node.stop()  # a clean stop leaves a retained offline state
-    code, said = health(capsys, "--node", node.node_id, "--broker", broker.url, "--timeout", "1")
+    code, said = health(capsys, "--node", node.node_id, "--broker", rampart_broker.url, "--timeout", "1")
     assert code == 1
     assert f"rampart health: node {node.node_id} is offline (its last state is stamped 20" in said
 
 
-def test_an_unknown_node_is_unhealthy(broker, capsys) -> None:
+def test_an_unknown_node_is_unhealthy(rampart_broker, capsys) -> None:
     node_id = unique("nobody")
-    code, said = health(capsys, "--node", node_id, "--broker", broker.url, "--timeout", "1")
+    code, said = health(capsys, "--node", node_id, "--broker", rampart_broker.url, "--timeout", "1")
     assert code == 1
     assert f"rampart health: no state from node {node_id} within 1 s" in said
 
@@ -64,12 +64,12 @@ def test_bad_arguments_are_refused(capsys) -> None:
     capsys.readouterr()
 
 
-def test_the_console_command_takes_its_broker_from_the_environment(broker) -> None:
+def test_the_console_command_takes_its_broker_from_the_environment(rampart_broker) -> None:
     """As in docker-compose.yml: `rampart health --node ID` with RAMPART_BROKER set, no --broker."""
-    with client(broker.url, "node") as node:
+    with client(rampart_broker.url, "node") as node:
         result = subprocess.run(
             [sys.executable, "-m", "nodes.cli", "health", "--node", node.node_id],
-            env={**os.environ, "RAMPART_BROKER": broker.url},
+            env={**os.environ, "RAMPART_BROKER": rampart_broker.url},
             capture_output=True,
             text=True,
             timeout=30,
@@ -78,12 +78,12 @@ def test_the_console_command_takes_its_broker_from_the_environment(broker) -> No
     assert f"node {node.node_id} is online" in result.stdout
 
 
-def test_a_check_leaves_no_state_behind(broker, capsys) -> None:
+def test_a_check_leaves_no_state_behind(rampart_broker, capsys) -> None:
     seen = Collector()
-    with client(broker.url, "watcher", kind=SourceKind.TOOL) as watcher:
+    with client(rampart_broker.url, "watcher", kind=SourceKind.TOOL) as watcher:
         watcher.subscribe(topics.ALL_NODE_STATES, seen)
         time.sleep(0.3)
         before = len(seen.items)
-        health(capsys, "--node", unique("nobody"), "--broker", broker.url, "--timeout", "1")
+        health(capsys, "--node", unique("nobody"), "--broker", rampart_broker.url, "--timeout", "1")
         time.sleep(0.5)
         assert [m for m in seen.messages[before:] if m.source.id.startswith("health-")] == []

@@ -55,14 +55,14 @@ def test_a_bad_checksum_is_rejected_with_its_reason() -> None:
         adapter.translate((DATA / "DynamicConstantMISMMSPacketData.bin").read_bytes())
 
 
-def test_klv_stream_onto_the_bus_with_the_bad_packet_dead_lettered(broker) -> None:
+def test_klv_stream_onto_the_bus_with_the_bad_packet_dead_lettered(rampart_broker) -> None:
     source_id = unique("klv")
     received, dead = Collector(), Collector()
-    with client(broker.url, "sub") as subscriber:
+    with client(rampart_broker.url, "sub") as subscriber:
         subscriber.subscribe(topics.observation("video", source_id), received)
         subscriber.subscribe(topics.dead_letter(source_id), dead)
         time.sleep(0.2)
-        with KlvAdapter(source_id, BrokerConfig.from_url(broker.url)) as adapter:
+        with KlvAdapter(source_id, BrokerConfig.from_url(rampart_broker.url)) as adapter:
             for packet in packets("realflight.bin"):
                 adapter.submit(packet)
             adapter.submit((DATA / "DynamicConstantMISMMSPacketData.bin").read_bytes())

@@ -20,14 +20,14 @@ from tests.bus_helpers import client
 from tests.recordings import DATA
 
 
-def test_live_replay_matches_offline_replay(own_broker, tmp_path: Path) -> None:
-    broker = BrokerConfig.from_url(own_broker.url)
+def test_live_replay_matches_offline_replay(rampart_own_broker, tmp_path: Path) -> None:
+    broker = BrokerConfig.from_url(rampart_own_broker.url)
     live_run = tmp_path / "live.rec"
     messages = matching(open_recording(DATA / "smoke.rec"), DEFAULT_FILTERS)
     with (
         FusionService(broker, snapshot_rate_hz=4.0).start_in_background(),
         Recorder(live_run, [topics.PICTURE, topics.ALL_TRUTH], broker),
-        client(own_broker.url, "replay") as replayer,
+        client(rampart_own_broker.url, "replay") as replayer,
     ):
         time.sleep(0.3)
         replay(replayer, messages, speed=3.0, live_times=True)

@@ -60,10 +60,12 @@ def _replay(url: str, source_id: str, recorded: list, speed: float | None, live_
 
 
 @pytest.mark.parametrize("speed", [1.0, 10.0])
-def test_record_then_replay_keeps_topics_payloads_order_and_timing(broker, tmp_path: Path, speed: float) -> None:
+def test_record_then_replay_keeps_topics_payloads_order_and_timing(
+    rampart_broker, tmp_path: Path, speed: float
+) -> None:
     source_id = unique("rec")
     path = tmp_path / "trial.rec"
-    sent = _record(broker.url, path, source_id)
+    sent = _record(rampart_broker.url, path, source_id)
 
     header, recorded = read_all(path)
     assert header.recorded["topics"] == [topics.observation("position", source_id)]
@@ -71,19 +73,19 @@ def test_record_then_replay_keeps_topics_payloads_order_and_timing(broker, tmp_p
     assert [m.content_type for m in recorded[:2]] == [None, codec.JSON]  # msgpack is the unnamed default
     recorded_span = (recorded[-1].time_us - recorded[0].time_us) / 1e6
 
-    arrivals = _replay(broker.url, source_id, recorded, speed, live_times=False)
+    arrivals = _replay(rampart_broker.url, source_id, recorded, speed, live_times=False)
     assert [(topic, payload) for _, topic, payload, _ in arrivals.items] == [(m.topic, m.payload) for m in recorded]
     replay_span = arrivals.items[-1][0] - arrivals.items[0][0]
     assert replay_span == pytest.approx(recorded_span / speed, rel=0.25, abs=0.05)
 
 
-def test_live_times_move_observation_times_to_now(broker, tmp_path: Path) -> None:
+def test_live_times_move_observation_times_to_now(rampart_broker, tmp_path: Path) -> None:
     source_id = unique("rec")
     path = tmp_path / "old.rec"
-    _record(broker.url, path, source_id)
+    _record(rampart_broker.url, path, source_id)
     _, recorded = read_all(path)
     time.sleep(1.0)
-    arrivals = _replay(broker.url, source_id, recorded, None, live_times=True)
+    arrivals = _replay(rampart_broker.url, source_id, recorded, None, live_times=True)
     originals = [codec.decode(m.payload, m.content_type) for m in recorded]
     replayed = [codec.decode(payload) for _, _, payload, _ in arrivals.items]
     assert all(isinstance(m, PositionReport) for m in replayed)

@@ -41,10 +41,10 @@ def snapshot(epoch: int, seq: int, *track_ids: str) -> PictureSnapshot:
     return PictureSnapshot(source=FUSION, time=datetime.now(UTC), epoch=epoch, picture_seq=seq, tracks=tracks)
 
 
-def test_a_restarted_fusion_is_followed_at_once_with_no_ghost(broker) -> None:
+def test_a_restarted_fusion_is_followed_at_once_with_no_ghost(rampart_broker) -> None:
     """On main a restarted fusion's updates (seq from 1 again) were ignored until its sequence passed
     the old one, and the old tracks stayed on screen."""
-    fusion, vehicle = client(broker.url, "fusion"), client(broker.url, "vehicle")
+    fusion, vehicle = client(rampart_broker.url, "fusion"), client(rampart_broker.url, "vehicle")
     replica = PictureReplica(vehicle)
     prefix = f"{vehicle.node_id}-"
     with fusion, vehicle:

@@ -26,16 +26,16 @@ def processes_mentioning(text: str) -> list[str]:
     return found
 
 
-def test_rampart_up_runs_headless_and_leaves_nothing_behind(own_broker) -> None:
+def test_rampart_up_runs_headless_and_leaves_nothing_behind(rampart_own_broker) -> None:
     command = [sys.executable, "-m", "nodes.cli", "up", "--scenario", "smoke", "--duration", "20"]
-    result = subprocess.run([*command, "--broker", own_broker.url], capture_output=True, text=True, timeout=90)
+    result = subprocess.run([*command, "--broker", rampart_own_broker.url], capture_output=True, text=True, timeout=90)
     assert result.returncode == 0, result.stdout + result.stderr
     match = re.search(r"smoke: (\d+) tracks at the end \((\d+) confirmed\)", result.stdout)
     assert match, result.stdout
     assert int(match.group(2)) >= 3, result.stdout  # two friendly platforms and at least one target
     assert "accuracy over" in result.stdout and "mean GOSPA" in result.stdout
     assert "fusion stopped" in result.stdout
-    assert processes_mentioning(own_broker.url) == []
+    assert processes_mentioning(rampart_own_broker.url) == []
 
 
 def test_rampart_up_says_what_is_wrong_with_a_scenario(tmp_path: Path) -> None:
@@ -98,11 +98,15 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_sigterm_to_rampart_up_leaves_no_process_behind(own_broker) -> None:
+def test_sigterm_to_rampart_up_leaves_no_process_behind(rampart_own_broker) -> None:
     """`kill -TERM` (docker stop, systemd) stops the children like Ctrl-C: no orphans under PID 1."""
     command = [sys.executable, "-m", "nodes.cli", "up", "--scenario", "smoke", "--duration", "120"]
-    up = subprocess.Popen([*command, "--broker", own_broker.url], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    with BusClient("sigterm-watch", SourceKind.TOOL, BrokerConfig.from_url(own_broker.url), announce=False) as client:
+    up = subprocess.Popen(
+        [*command, "--broker", rampart_own_broker.url], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    with BusClient(
+        "sigterm-watch", SourceKind.TOOL, BrokerConfig.from_url(rampart_own_broker.url), announce=False
+    ) as client:
         online: set[str] = set()
         everyone = threading.Event()
 
