@@ -103,7 +103,9 @@ def split(data: bytes | str) -> list[str]:
         try:
             text = bytes(data).decode("ascii")
         except UnicodeDecodeError as error:
-            raise NativeFormatError(f"NMEA fix is not ASCII: byte 0x{data[error.start]:02X} at offset {error.start}") from error
+            raise NativeFormatError(
+                f"NMEA fix is not ASCII: byte 0x{data[error.start]:02X} at offset {error.start}"
+            ) from error
     else:
         text = data
         if not text.isascii():
@@ -113,7 +115,7 @@ def split(data: bytes | str) -> list[str]:
 
 def _checked(text: str, number: int) -> str:
     """Check framing and checksum; the body between `$` and `*`."""
-    address = text[1:].partition(",")[0]
+    address = text.removeprefix("$").partition(",")[0]
     name = address[2:] if len(address) == 5 and address.isalnum() else f"sentence {number}"
     if not text.startswith("$"):
         raise NativeFormatError(f"{name} does not start with '$'")

@@ -34,7 +34,6 @@ from stanag4609.st0601 import (
     UASLocalSet,
     decode_uas_local_set,
 )
-
 from stanag4609.st0903 import VMTILocalSet, VTarget, resolve_vtarget_location
 from stanag4609.st0903_geo import Location
 
@@ -233,7 +232,9 @@ def _targets(vmti: object, centre_lat: float | None, centre_lon: float | None) -
     if not isinstance(vmti, VMTILocalSet):
         return ()
     width, height = vmti.value(8), vmti.value(9)
-    labels = {ontology.ontology_id: _ontology_label(ontology.label, ontology.entity_iri) for ontology in vmti.ontologies}
+    labels = {
+        ontology.ontology_id: _ontology_label(ontology.label, ontology.entity_iri) for ontology in vmti.ontologies
+    }
     return tuple(_target(target, width, height, labels, centre_lat, centre_lon) for target in vmti.targets)
 
 
@@ -254,7 +255,9 @@ def _target(
     if objects:
         first = objects[0]
         if first.ontology_id not in labels:
-            raise KlvError(f"VMTI target {target.target_id}: VObject names ontology {first.ontology_id}, not in the series")
+            raise KlvError(
+                f"VMTI target {target.target_id}: VObject names ontology {first.ontology_id}, not in the series"
+            )
         label = labels[first.ontology_id]
         label_confidence = _number(first.confidence, 0.0, 100.0)
         label_confidence = None if label_confidence is None else label_confidence / 100.0
@@ -303,5 +306,7 @@ def _box(target: VTarget, width: int | None, height: int | None) -> Corners | No
         return None
     (row_0, column_0), (row_1, column_1) = divmod(top_left - 1, width), divmod(bottom_right - 1, width)
     if max(row_0, row_1) >= height or row_0 > row_1 or column_0 > column_1:
-        raise KlvError(f"VMTI target {target.target_id}: box pixels {top_left}..{bottom_right} are not in a {width}x{height} frame")
+        raise KlvError(
+            f"VMTI target {target.target_id}: box pixels {top_left}..{bottom_right} are not in a {width}x{height} frame"
+        )
     return column_0 / width, row_0 / height, min(1.0, (column_1 + 1) / width), min(1.0, (row_1 + 1) / height)

@@ -67,7 +67,7 @@ class RadarScan:
 
 
 def _reject_constant(name: str) -> float:
-    raise NativeFormatError(f"radar scan is not valid JSON: {name} is not a JSON number")
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def parse(data: bytes | str) -> RadarScan:

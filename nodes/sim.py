@@ -7,10 +7,11 @@ import argparse
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from adapters.base import Adapter, SourceTranslator
 from adapters.gps import GpsAdapter
@@ -23,7 +24,7 @@ from bus.recording import RecordedMessage, RecordingWriter
 from bus.schema import Envelope, Source, SourceKind, utc_now
 from nodes import truth
 from simulators import Scenario, ScenarioError, load_scenario, simulate
-from simulators.native import GpsOutput, NativeOutput, RadarOutput, TruthFrame, VideoOutput
+from simulators.native import GpsOutput, RadarOutput, TruthFrame, VideoOutput
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +67,13 @@ def scenario_for(name_or_path: str, duration_s: float | None) -> Scenario:
 class Route:
     """Which adapter publishes a native record, as which source, with which configuration."""
 
-    adapter: type[Adapter]  # type: ignore[type-arg]
+    adapter: Callable[..., Adapter[Any]]
     source_id: str
-    options: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
     data: bytes = b""
 
-    def make(self, broker: BrokerConfig | None = None, **options: object) -> Adapter:  # type: ignore[type-arg]
+    def make(self, broker: BrokerConfig | None = None, **options: Any) -> Adapter[Any]:
+        """The adapter for this source; with no broker it is only used for its `translate` (offline)."""
         return self.adapter(self.source_id, broker, **self.options, **options)
 
 
@@ -96,19 +98,26 @@ def scenario_messages(scenario: Scenario, seed: int) -> Iterator[tuple[int, str,
     """Every message the scenario's adapters would publish, as (emit time in us, topic, message), in
     order. Pure and deterministic: seq, session and msg_id come from per-source stampers. Each
     native record goes through its adapter's `SourceTranslator`, as on the bus."""
-    translators: dict[str, tuple[str, SourceTranslator]] = {}  # type: ignore[type-arg]
+    translators: dict[str, tuple[str, SourceTranslator[bytes]]] = {}
     source = truth_source(scenario)
     truth_topic = topics.truth(scenario.name)
     truth_stamper = Stamper(source.id)
     for emission in simulate(scenario, seed):
         native = emission.native
         if isinstance(native, TruthFrame):
-            yield emission.emit_time_us, truth_topic, truth_stamper.stamp(truth.translate(native, source, scenario.name))
+            yield (
+                emission.emit_time_us,
+                truth_topic,
+                truth_stamper.stamp(truth.translate(native, source, scenario.name)),
+            )
             continue
         target = route(native)
         if target.source_id not in translators:
             adapter = target.make()
-            translators[target.source_id] = (adapter.topic, SourceTranslator(adapter.translate, Stamper(target.source_id)))
+            translators[target.source_id] = (
+                adapter.topic,
+                SourceTranslator(adapter.translate, Stamper(target.source_id)),
+            )
         topic, translator = translators[target.source_id]
         translation = translator(target.data)
         if translation.rejection is not None:
@@ -135,7 +144,7 @@ def run_live(scenario: Scenario, seed: int, broker: BrokerConfig, speed: float) 
     start_us = scenario.start_time_us
     source = truth_source(scenario)
     truth_topic = topics.truth(scenario.name)
-    adapters: dict[str, Adapter] = {}  # type: ignore[type-arg]
+    adapters: dict[str, Adapter[Any]] = {}
     started = time.monotonic()
     last_progress = 0.0
     with ExitStack() as stack:
@@ -166,7 +175,7 @@ def run_live(scenario: Scenario, seed: int, broker: BrokerConfig, speed: float) 
         print(file=sys.stderr)
 
 
-def _progress(scenario: Scenario, sim_s: float, adapters: dict[str, Adapter]) -> None:  # type: ignore[type-arg]
+def _progress(scenario: Scenario, sim_s: float, adapters: dict[str, Adapter[Any]]) -> None:
     published = sum(adapter.figures.published for adapter in adapters.values())
     dropped = sum(adapter.figures.dropped for adapter in adapters.values())
     rejected = sum(adapter.figures.rejected for adapter in adapters.values())

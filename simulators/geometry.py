@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import pymap3d
+import pymap3d  # type: ignore[import-untyped]
 
 from simulators.scenario import Origin
 

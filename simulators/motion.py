@@ -7,8 +7,9 @@ times because random-motion targets are integrated forward lazily on a fixed gri
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +17,7 @@ import numpy.typing as npt
 from simulators.scenario import (
     ENVIRONMENT,
     OBJECT_CLASSES,
+    Disposition,
     Follow,
     Orbit,
     Patrol,
@@ -23,6 +25,8 @@ from simulators.scenario import (
     RandomTargets,
     Scenario,
 )
+
+K = TypeVar("K", bound=str)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -201,7 +205,7 @@ class OrbitSet:
         )
 
 
-def _weighted_choice(rng: np.random.Generator, weights: dict[str, float], n: int) -> list[str]:
+def _weighted_choice(rng: np.random.Generator, weights: Mapping[K, float], n: int) -> list[K]:
     names = sorted(weights)
     p = np.array([weights[k] for k in names], dtype=np.float64)
     return [names[i] for i in rng.choice(len(names), size=n, p=p / p.sum())]
@@ -255,10 +259,11 @@ class World:
         start = [t.appear_s for t in ncv]
         setup_rng = rng_for("random_targets")
         for block in scenario.random_targets:
-            block_classes = _weighted_choice(setup_rng, dict(block.classes), block.count)
+            block_classes = _weighted_choice(setup_rng, block.classes, block.count)
             parts.append(_random_block(block, block_classes, setup_rng))
             classes += block_classes
-            dispositions += _weighted_choice(setup_rng, dict(block.dispositions), block.count)
+            picked: list[Disposition] = _weighted_choice(setup_rng, block.dispositions, block.count)
+            dispositions.extend(picked)
             appear += [0.0] * block.count
             leave += [np.inf] * block.count
             start += [0.0] * block.count
@@ -354,7 +359,7 @@ def _scatter(n: int, parts: Sequence[tuple[IntArray, Kinematics]]) -> Kinematics
 
 
 def _random_block(
-    block: RandomTargets, classes: list[str], rng: np.random.Generator
+    block: RandomTargets, classes: Sequence[str], rng: np.random.Generator
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
     """Initial state of a random block: uniform position in the box, class speed range, any course."""
     n = block.count

@@ -125,6 +125,22 @@ class PolarSensor(SourceTiming, DetectionRange):
     confusion: Confusion = Field(default_factory=_default_confusion)
 
 
+def _video_confusion() -> ConfusionRows:
+    return {
+        "vehicle": {"vehicle": 0.9, "person": 0.05, "uav": 0.05},
+        "person": {"vehicle": 0.1, "person": 0.85, "uav": 0.05},
+        "uav": {"vehicle": 0.05, "person": 0.05, "uav": 0.9},
+    }
+
+
+def _vehicles_only() -> dict[ObjectClass, float]:
+    return {"vehicle": 1.0}
+
+
+def _unknown_only() -> dict[Disposition, float]:
+    return {"unknown": 1.0}
+
+
 def _video_labels_only(rows: ConfusionRows) -> ConfusionRows:
     if any(row.get("none", 0.0) > 0.0 for row in rows.values()):
         raise ValueError("a video tracker always labels its detections: 'none' must be 0")
@@ -143,13 +159,7 @@ class Camera(SourceTiming, DetectionRange):
     look_at_target: str | None = None
     sigma_m: NonNegativeFloat = 8.0  # horizontal geolocation error per axis
     clutter_per_frame: NonNegativeFloat = 0.0
-    confusion: Annotated[Confusion, AfterValidator(_video_labels_only)] = Field(
-        default_factory=lambda: {
-            "vehicle": {"vehicle": 0.9, "person": 0.05, "uav": 0.05},
-            "person": {"vehicle": 0.1, "person": 0.85, "uav": 0.05},
-            "uav": {"vehicle": 0.05, "person": 0.05, "uav": 0.9},
-        }
-    )
+    confusion: Annotated[Confusion, AfterValidator(_video_labels_only)] = Field(default_factory=_video_confusion)
 
     @model_validator(mode="after")
     def _one_aim(self) -> Camera:
@@ -253,8 +263,8 @@ class RandomTargets(_Model):
     id_prefix: str = "r"
     center: Point2 = (0.0, 0.0)
     half_size_m: PositiveFloat
-    classes: dict[ObjectClass, NonNegativeFloat] = Field(default_factory=lambda: {"vehicle": 1.0})
-    dispositions: dict[Disposition, NonNegativeFloat] = Field(default_factory=lambda: {"unknown": 1.0})
+    classes: dict[ObjectClass, NonNegativeFloat] = Field(default_factory=_vehicles_only)
+    dispositions: dict[Disposition, NonNegativeFloat] = Field(default_factory=_unknown_only)
     speeds_mps: SpeedRanges = SpeedRanges()
     process_noise: NonNegativeFloat = 0.01
     uav_altitude_m: NonNegativeFloat = DEFAULT_UAV_ALTITUDE_M
