@@ -12,9 +12,9 @@ What ST 0903 carries of a detection, and what is lost on the way through it:
 - confidence: tag 5, whole percent;
 - class: the first VObject of tag 107, naming an ontology entry (tag 103) whose label (else the
   entity IRI's fragment) is the maker's class label, with the VObject's own confidence (percent);
-- geolocation: tag 17 (absolute, HAE; ~1 cm in latitude/longitude, ~0.3 m in height) with its ENU
-  standard deviations and correlations (2 bytes each), else offsets from the frame centre (tags
-  10-12, no uncertainty).
+- geolocation: tag 17 (absolute, HAE; ~1-2 cm in latitude/longitude, whole metres in height,
+  truncated) with its ENU standard deviations (1/32 m steps) and correlations, else offsets from the
+  frame centre (tags 10-12, no uncertainty).
 
 The stream and platform ids are the adapter's configuration: ST 0601 carries neither reliably.
 """

@@ -468,7 +468,7 @@ def test_vmti_targets_keep_box_confidence_class_geolocation_and_sigmas() -> None
     assert detection.geo is not None
     position = detection.geo.position
     assert (position.lat, position.lon) == pytest.approx((52.121, 4.281), abs=2e-7)  # 4-byte IMAP
-    assert position.hae_m == pytest.approx(3.0, abs=19_900 / 2**16)
+    assert position.hae_m == pytest.approx(3.0, abs=1.0)  # ST 0903 HAE: whole metres
     assert [x for row in detection.geo.covariance_enu_m2 for x in row] == pytest.approx(
         [25.0, 0.0, 0.0, 0.0, 25.0, 0.0, 0.0, 0.0, 100.0], abs=0.5
     )
