@@ -32,6 +32,7 @@ from bus.schema import (
     VideoMetadata,
 )
 from simulators import klv
+from tests import strategies
 
 # The textbook NMEA example pair, checksums as published: 12:35:19 UTC on 23 March 1994,
 # 48 07.038' N 11 31.000' E, 545.4 m MSL, geoid 46.9 m, HDOP 0.9, 22.4 kn on course 84.4.
@@ -629,3 +630,29 @@ def test_translated_messages_survive_the_codec(content_type: str) -> None:
     ]
     for message, model in zip(messages, (SensorReading, PositionReport, VideoMetadata), strict=True):
         assert codec.decode(codec.encode(message, content_type), content_type, expect=model) == message
+
+
+# --- every record the devices' encoders write is accepted ---------------------------------------------
+
+
+@settings(max_examples=100, deadline=None)
+@given(fix=strategies.nmea_fixes())
+def test_every_fix_the_nmea_writer_makes_is_accepted_to_its_resolution(fix: tuple[bytes, float, float]) -> None:
+    data, lat, lon = fix
+    report = gps.translate(data, GPS, "blue-1")
+    degree = 1e-4 / 60  # NMEA positions are printed to 1e-4 minute
+    assert (report.position.lat, report.position.lon) == pytest.approx((lat, lon), abs=degree / 2 + 1e-12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(scan=strategies.radar_documents())
+def test_every_scan_the_radar_writer_makes_is_accepted(scan: tuple[bytes, int]) -> None:
+    data, plots = scan
+    assert len(radar.translate(data, RADAR).detections) == plots
+
+
+@settings(max_examples=50, deadline=None)
+@given(packet=strategies.klv_packets())
+def test_every_packet_the_klv_encoder_makes_is_accepted(packet: tuple[bytes, int]) -> None:
+    data, targets = packet
+    assert len(translate_video(data).detections) == targets
