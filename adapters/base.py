@@ -4,15 +4,19 @@ The base class does the rest: the connection (birth and last will through `BusCl
 `seq` and `session` numbers, batching, backpressure with a bounded queue and a counted drop policy,
 dead-lettering of native records that fail to translate, and clean shutdown.
 
-    class AcmeRadar(Adapter[AcmeScan]):
+    class AcmeRadar(Adapter[bytes]):
         kind = "sensor"
         integration = "acme-radar"
 
-        def translate(self, native: AcmeScan) -> SensorReading:
-            ...
+        def translate(self, native: bytes) -> SensorReading:
+            ...                       # parse the maker's bytes; raise NativeFormatError if malformed
 
     with AcmeRadar("acme-radar-1", BrokerConfig.from_url("mqtt://127.0.0.1:1883")) as adapter:
-        adapter.submit(scan)          # never blocks; returns False if the oldest record was dropped
+        adapter.submit(scan_bytes)    # never blocks; returns False if the oldest record was dropped
+
+`SourceTranslator` is the one step from a native record to stamped envelopes (or a rejection): the
+publishing thread runs it, and so does anything that turns native data into messages without a
+broker (`rampart sim --out`, `nodes.sim.scenario_messages`).
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ import logging
 import threading
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import ClassVar, Generic, TypeVar
 
 from adapters.errors import NativeFormatError
@@ -46,6 +50,34 @@ class AdapterFigures:
     """Native records dropped because the queue was full (the oldest go first: fresh data matters)."""
     rejected: int = 0
     """Native records that failed to translate (each dead-lettered with its reason)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Translation:
+    """What one native record became: its stamped observations, or the reason it was rejected."""
+
+    envelopes: tuple[Envelope, ...] = ()
+    rejection: str | None = None
+
+
+class SourceTranslator(Generic[N]):
+    """Translate-and-stamp for one source, pure (no I/O, no clock unless `sent_at` is given).
+
+    Holds the adapter's `translate` and a `Stamper`; each record gives every observation the
+    translation returned (one or several), stamped in order, or the NativeFormatError's reason.
+    """
+
+    def __init__(self, translate: Callable[[N], Envelope | Iterable[Envelope]], stamper: Stamper) -> None:
+        self.translate = translate
+        self.stamper = stamper
+
+    def __call__(self, native: N, sent_at: datetime | None = None) -> Translation:
+        try:
+            translated = self.translate(native)
+            observations = [translated] if isinstance(translated, Envelope) else list(translated)
+        except NativeFormatError as error:
+            return Translation(rejection=str(error))
+        return Translation(tuple(self.stamper.stamp(observation, sent_at=sent_at) for observation in observations))
 
 
 class Adapter(ABC, Generic[N]):
@@ -70,7 +102,7 @@ class Adapter(ABC, Generic[N]):
         self.client = BusClient(
             source_id, self.source.kind, broker, role=f"adapter:{self.integration}", state_figures=self._state_figures
         )
-        self._stamper = Stamper(source_id, self.client.session, time_shift)
+        self.translator = SourceTranslator(self.translate, Stamper(source_id, self.client.session, time_shift))
         self._queue: deque[N] = deque()
         self._queue_size = queue_size
         self._batch_size = batch_size
@@ -144,23 +176,28 @@ class Adapter(ABC, Generic[N]):
                 self._ready.notify_all()
 
     def _publish_one(self, native: N) -> None:
-        try:
-            translated = self.translate(native)
-        except NativeFormatError as error:
-            self._reject(native, str(error))
+        stamper = self.translator.stamper
+        if stamper.session != self.client.session:
+            stamper.new_session(self.client.session)
+        translation = self.translator(native, sent_at=utc_now())
+        if translation.rejection is not None:
+            self._reject(native, translation.rejection)
             return
-        observations = [translated] if isinstance(translated, Envelope) else list(translated)
-        if self._stamper.session != self.client.session:
-            self._stamper.new_session(self.client.session)
-        for observation in observations:
-            self.client.publish(self.topic, self._stamper.stamp(observation, sent_at=utc_now()))
+        for observation in translation.envelopes:
+            self.client.publish(self.topic, observation)
             self.figures.published += 1
 
     def _reject(self, native: N, reason: str) -> None:
         self.figures.rejected += 1
         if self.figures.rejected == 1:
             log.warning("%s: rejected a native record: %s (further rejections are counted)", self.source.id, reason)
-        payload = repr(native).encode()[:65536]
+        if isinstance(native, bytes | bytearray):
+            original, content_type = bytes(native), "application/octet-stream"
+        elif isinstance(native, str):
+            original, content_type = native.encode(), "text/plain; charset=utf-8"
+        else:
+            original, content_type = repr(native).encode(), "text/x-python-repr"
+        payload = original[:65536]  # the schema's limit; size and digest are of the whole record
         now = utc_now()
         letter = DeadLetter(
             source=self.source,
@@ -169,10 +206,10 @@ class Adapter(ABC, Generic[N]):
             sent_at=now,
             original_topic=self.topic,
             reason=reason,
-            content_type="text/x-python-repr",
+            content_type=content_type,
             payload=payload,
-            payload_size=len(payload),
-            payload_sha256=hashlib.sha256(payload).hexdigest(),
+            payload_size=len(original),
+            payload_sha256=hashlib.sha256(original).hexdigest(),
         )
         self.client.publish(topics.dead_letter(self.source.id), letter)
 

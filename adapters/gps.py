@@ -1,8 +1,13 @@
-"""GPS adapter: an NMEA 0183 GGA + RMC sentence pair -> `PositionReport`.
+"""GPS adapter: one fix of a receiver's NMEA 0183 output (bytes or text) -> `PositionReport`.
 
-GGA gives position, altitude, geoid separation, fix quality and HDOP; RMC gives validity, date,
-speed and course. Both checksums are verified, and every defect raises NativeFormatError naming the
-sentence and the field, so a dead letter says what the receiver got wrong.
+The input is what the receiver writes for one fix: sentences separated by line ends (CR LF, or LF),
+among which exactly one GGA and one RMC (any talker: GP, GN, ...); other sentences (GSA, GSV, VTG...)
+are ignored. GGA gives position, altitude, geoid separation, fix quality and HDOP; RMC gives
+validity, date, speed and course. Every sentence's checksum is verified, and every defect raises
+NativeFormatError naming the sentence and the field, so a dead letter says what the receiver got
+wrong. NMEA carries no platform id: it is the adapter's configuration.
+
+Resolution: positions as the receiver prints them (the simulator prints 1e-4 minute, ~0.2 m).
 """
 
 from __future__ import annotations
@@ -13,12 +18,13 @@ import string
 from datetime import UTC, date, datetime, time
 from functools import reduce
 from operator import xor
+from typing import Any
 
 from adapters.base import Adapter
 from adapters.common import schema_checked, wrap_360
 from adapters.errors import NativeFormatError
+from bus.client import BrokerConfig
 from bus.schema import GeoPoint, PositionReport, Source
-from simulators.native import GpsFix
 
 UERE_M = 5.0
 """User equivalent range error (1-sigma, metres) assumed for a single-frequency civil receiver: NMEA
@@ -36,15 +42,17 @@ _TIME_OF_DAY = re.compile(r"([0-9]{2})([0-9]{2})([0-9]{2})(?:\.([0-9]*))?")
 _DATE = re.compile(r"([0-9]{2})([0-9]{2})([0-9]{2})")
 
 
-def translate(fix: GpsFix, source: Source) -> PositionReport:
+def translate(data: bytes | str, source: Source, platform_id: str) -> PositionReport:
     """Translate one fix: position and HAE (MSL + geoid separation) from GGA, time from RMC's date and
     time of day (UTC), velocity and heading from RMC's speed and course over ground.
 
-    Raises NativeFormatError for a bad checksum, a missing or malformed field, no fix (GGA quality 0),
-    a void fix (RMC status V), or a GGA and RMC that describe different instants.
+    Raises NativeFormatError for input that is not ASCII, a missing or repeated GGA or RMC, a bad
+    checksum, a missing or malformed field, no fix (GGA quality 0), a void fix (RMC status V), or a
+    GGA and RMC that describe different instants.
     """
-    gga = _fields(fix.gga, "GGA", GGA_FIELD_COUNTS)
-    rmc = _fields(fix.rmc, "RMC", RMC_FIELD_COUNTS)
+    sentences = split(data)
+    gga = _fields(_one(sentences, "GGA"), "GGA", GGA_FIELD_COUNTS)
+    rmc = _fields(_one(sentences, "RMC"), "RMC", RMC_FIELD_COUNTS)
     if not gga[6].isdigit():
         raise NativeFormatError(f"GGA fix quality {gga[6]!r} is not a number")
     if int(gga[6]) == 0:
@@ -66,7 +74,7 @@ def translate(fix: GpsFix, source: Source) -> PositionReport:
         return PositionReport(
             source=source,
             time=datetime.combine(_date(rmc[9]), time_of_day, tzinfo=UTC),
-            platform_id=fix.platform_id,
+            platform_id=platform_id,
             position=GeoPoint(
                 lat=_angle(gga[2], gga[3], "GGA latitude", 2, ("N", "S")),
                 lon=_angle(gga[4], gga[5], "GGA longitude", 3, ("E", "W")),
@@ -83,23 +91,55 @@ def checksum(body: str) -> int:
     return reduce(xor, body.encode("ascii"), 0)
 
 
-def _fields(sentence: str, kind: str, counts: tuple[int, ...]) -> list[str]:
-    """Check framing, checksum, sentence type and field count; the fields, index 0 being the address."""
-    text = sentence.strip()  # receivers end lines with CR LF
-    if not text.isascii():
-        raise NativeFormatError(f"{kind} is not ASCII")
+MAX_FIX_BYTES = 4096
+"""A fix is a few sentences of at most 82 characters each; anything much longer is not NMEA."""
+
+
+def split(data: bytes | str) -> list[str]:
+    """The sentences of one fix, each checked for framing and checksum (blank lines are skipped)."""
+    if len(data) > MAX_FIX_BYTES:
+        raise NativeFormatError(f"NMEA fix is {len(data)} bytes, more than {MAX_FIX_BYTES}")
+    if isinstance(data, bytes | bytearray | memoryview):
+        try:
+            text = bytes(data).decode("ascii")
+        except UnicodeDecodeError as error:
+            raise NativeFormatError(
+                f"NMEA fix is not ASCII: byte 0x{data[error.start]:02X} at offset {error.start}"
+            ) from error
+    else:
+        text = data
+        if not text.isascii():
+            raise NativeFormatError("NMEA fix is not ASCII")
+    return [_checked(line.strip(), number) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
+def _checked(text: str, number: int) -> str:
+    """Check framing and checksum; the body between `$` and `*`."""
+    address = text.removeprefix("$").partition(",")[0]
+    name = address[2:] if len(address) == 5 and address.isalnum() else f"sentence {number}"
     if not text.startswith("$"):
-        raise NativeFormatError(f"{kind} does not start with '$'")
+        raise NativeFormatError(f"{name} does not start with '$'")
     body, star, given = text[1:].rpartition("*")
     if not star or len(given) != 2 or not set(given) <= set(string.hexdigits):
-        raise NativeFormatError(f"{kind} does not end with a '*hh' checksum")
+        raise NativeFormatError(f"{name} does not end with a '*hh' checksum")
     computed = checksum(body)
     if computed != int(given, 16):
-        raise NativeFormatError(f"{kind} checksum mismatch: sentence says {given.upper()}, computed {computed:02X}")
+        raise NativeFormatError(f"{name} checksum mismatch: sentence says {given.upper()}, computed {computed:02X}")
+    return body
+
+
+def _one(sentences: list[str], kind: str) -> str:
+    found = [body for body in sentences if len(address := body.partition(",")[0]) == 5 and address.endswith(kind)]
+    if not found:
+        raise NativeFormatError(f"no {kind} sentence in the fix")
+    if len(found) > 1:
+        raise NativeFormatError(f"{len(found)} {kind} sentences in one fix")
+    return found[0]
+
+
+def _fields(body: str, kind: str, counts: tuple[int, ...]) -> list[str]:
+    """Check the field count; the fields, index 0 being the address."""
     fields = body.split(",")
-    address = fields[0]
-    if len(address) != 5 or not address.endswith(kind):
-        raise NativeFormatError(f"expected a {kind} sentence, got {address!r}")
     if len(fields) - 1 not in counts:
         expected = " or ".join(str(count) for count in counts)
         raise NativeFormatError(f"{kind} has {len(fields) - 1} fields, expected {expected}")
@@ -174,11 +214,18 @@ def _velocity(speed_knots: float | None, course_deg: float | None) -> tuple[floa
     return speed_mps * math.sin(course_rad), speed_mps * math.cos(course_rad), 0.0
 
 
-class GpsAdapter(Adapter[GpsFix]):
-    """Publishes a platform's NMEA fixes as PositionReports (blue force tracking)."""
+class GpsAdapter(Adapter[bytes | str]):
+    """Publishes a platform's NMEA fixes (one fix's sentences per `submit`) as PositionReports (blue
+    force tracking). `platform_id` defaults to the source id without a `.gps` suffix."""
 
     kind = "position"
     integration = "nmea-gps"
 
-    def translate(self, native: GpsFix) -> PositionReport:
-        return translate(native, self.source)
+    def __init__(
+        self, source_id: str, broker: BrokerConfig | None = None, *, platform_id: str | None = None, **options: Any
+    ) -> None:
+        self.platform_id = platform_id or source_id.removesuffix(".gps")
+        super().__init__(source_id, broker, **options)
+
+    def translate(self, native: bytes | str) -> PositionReport:
+        return translate(native, self.source, self.platform_id)

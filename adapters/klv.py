@@ -1,4 +1,4 @@
-"""MISB ST 0601 (UAS Datalink Local Set) KLV bytes -> `MisbFrame`.
+"""MISB ST 0601 (UAS Datalink Local Set) KLV bytes -> `MisbFrame`, with ST 0903 VMTI targets.
 
 The KLV work is done by the `stanag4609` library: BER lengths, the Local Set, the checksum (tag 1,
 16-bit running sum over the packet up to the checksum value), each tag's length check and ST 0601
@@ -9,13 +9,20 @@ values into unknown elements without a word, and reports tag 20's raw 0x80000000
 an error marker.
 
 This module adds only what the library does not do for us: splitting a byte stream into packets so
-one bad packet does not stop the stream, one error type, `SpecialValue` -> None, and full corner
-points computed from the frame centre when a packet carries only offset corners (tags 26-33).
+one bad packet does not stop the stream, one error type, `SpecialValue` -> None, full corner points
+computed from the frame centre when a packet carries only offset corners (tags 26-33), and the
+in-frame detections of an embedded VMTI Local Set (tag 74, ST 0903) as `VmtiTarget`s.
+
+`MisbFrame` and `VmtiTarget` are this adapter's own parsed form of a packet (engineering units,
+None = absent or "out of range"); `adapters/video.py` turns them into `VideoMetadata`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from stanag4609.errors import DecodeError, NeedMoreData, Stanag4609Error, TruncatedData
@@ -27,20 +34,75 @@ from stanag4609.st0601 import (
     UASLocalSet,
     decode_uas_local_set,
 )
+from stanag4609.st0903 import VMTILocalSet, VTarget, resolve_vtarget_location
+from stanag4609.st0903_geo import Location
 
-from adapters import video
-from adapters.base import Adapter
 from adapters.errors import NativeFormatError
-from bus.client import BrokerConfig
-from bus.schema import VideoMetadata
-from simulators.native import DroneVideoFrame, MisbFrame
 
 UAS_LS_KEY = ST0601_KEY
 """The 16-byte Universal Key of the UAS Datalink Local Set."""
 
 # Every tag MisbFrame reads: a malformed value in one of them rejects the packet rather than
 # silently becoming None (malformed tags the frame does not use are ignored).
-_USED_TAGS = frozenset({2, 3, 5, 6, 7, 10, *range(13, 22), *range(23, 34), *range(82, 92)})
+_USED_TAGS = frozenset({2, 3, 5, 6, 7, 10, *range(13, 22), *range(23, 34), 74, *range(82, 92)})
+
+Corners = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class VmtiTarget:
+    """One ST 0903 VTarget as the video adapter uses it (None = not sent).
+
+    `box` is normalised to [0, 1] of the frame (from the pixel numbers of tags 2/3, or the centroid
+    of tag 1 as a point, given the VMTI frame size of tags 8/9); `confidence` is tag 5 (whole
+    percent) / 100; `label` and `label_confidence` come from the first VObject (tag 107) through the
+    ontology series (tag 103: its label, else the entity IRI's fragment); the position is tag 17
+    (absolute) or tags 10-12 (offsets from the frame centre); `sigmas_enu_m` and
+    `correlations_enu` are tag 17's standard deviations and correlations (ENU).
+    """
+
+    target_id: int
+    box: Corners | None = None
+    confidence: float | None = None
+    label: str | None = None
+    label_confidence: float | None = None
+    latitude_deg: float | None = None
+    longitude_deg: float | None = None
+    hae_m: float | None = None
+    sigmas_enu_m: tuple[float, float, float] | None = None
+    correlations_enu: tuple[float, float, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MisbFrame:
+    """One MISB ST 0601 local set in engineering units (None = absent or "out of range").
+
+    Field names follow the ST 0601 tag names; the tag number is in each comment. Angles in degrees,
+    distances in metres, altitudes above mean sea level (as ST 0601 defines them).
+    """
+
+    precision_time_stamp_us: int  # tag 2: microseconds since 1970-01-01 UTC
+    platform_designation: str | None = None  # tag 10
+    platform_heading_deg: float | None = None  # tag 5, [0, 360)
+    platform_pitch_deg: float | None = None  # tag 90, else 6
+    platform_roll_deg: float | None = None  # tag 91, else 7
+    sensor_latitude_deg: float | None = None  # tag 13
+    sensor_longitude_deg: float | None = None  # tag 14
+    sensor_true_altitude_m: float | None = None  # tag 15, MSL
+    sensor_hfov_deg: float | None = None  # tag 16
+    sensor_vfov_deg: float | None = None  # tag 17
+    sensor_relative_azimuth_deg: float | None = None  # tag 18, clockwise from platform nose
+    sensor_relative_elevation_deg: float | None = None  # tag 19, negative = looking down
+    sensor_relative_roll_deg: float | None = None  # tag 20
+    slant_range_m: float | None = None  # tag 21
+    frame_center_latitude_deg: float | None = None  # tag 23
+    frame_center_longitude_deg: float | None = None  # tag 24
+    frame_center_elevation_m: float | None = None  # tag 25, MSL
+    # tags 82-89 (or 26-33 added to the centre): corners upper-left, upper-right, lower-right, lower-left
+    corner_latitudes_deg: Corners | None = None
+    corner_longitudes_deg: Corners | None = None
+    mission_id: str | None = None  # tag 3
+    targets: tuple[VmtiTarget, ...] = ()  # tag 74: the VMTI Local Set's VTarget series
 
 
 class KlvError(NativeFormatError):
@@ -132,6 +194,7 @@ def decode_packet(packet: bytes) -> MisbFrame:
         corner_latitudes_deg=corner_lats,
         corner_longitudes_deg=corner_lons,
         mission_id=_value(uas, 3),
+        targets=_targets(uas.value(74), _value(uas, 23), _value(uas, 24)),
     )
 
 
@@ -142,9 +205,6 @@ def _value(uas: UASLocalSet, *tags: int) -> Any:
         if value is not None and not isinstance(value, SpecialValue):
             return value
     return None
-
-
-Corners = tuple[float, float, float, float]
 
 
 def _corners(uas: UASLocalSet) -> tuple[Corners | None, Corners | None]:
@@ -168,27 +228,85 @@ def _corners(uas: UASLocalSet) -> tuple[Corners | None, Corners | None]:
     return (points[0], points[2], points[4], points[6]), (points[1], points[3], points[5], points[7])
 
 
-class KlvAdapter(Adapter[bytes]):
-    """Publishes a real MISB ST 0601 KLV stream (one packet per `submit`) as VideoMetadata.
+def _targets(vmti: object, centre_lat: float | None, centre_lon: float | None) -> tuple[VmtiTarget, ...]:
+    if not isinstance(vmti, VMTILocalSet):
+        return ()
+    width, height = vmti.value(8), vmti.value(9)
+    labels = {
+        ontology.ontology_id: _ontology_label(ontology.label, ontology.entity_iri) for ontology in vmti.ontologies
+    }
+    return tuple(_target(target, width, height, labels, centre_lat, centre_lon) for target in vmti.targets)
 
-    The stream and platform ids are the adapter's configuration: ST 0601 carries neither reliably."""
 
-    kind = "video"
-    integration = "misb-st0601-klv"
+def _ontology_label(label: str | None, entity_iri: str) -> str:
+    return label if label else entity_iri.rpartition("#")[2]
 
-    def __init__(
-        self,
-        source_id: str,
-        broker: BrokerConfig | None = None,
-        *,
-        platform_id: str | None = None,
-        stream_id: str | None = None,
-        **options: Any,
-    ) -> None:
-        super().__init__(source_id, broker, **options)
-        self.platform_id = platform_id or source_id
-        self.stream_id = stream_id or source_id
 
-    def translate(self, native: bytes) -> VideoMetadata:
-        frame = DroneVideoFrame(drone_id=self.platform_id, stream_id=self.stream_id, misb=decode_packet(native))
-        return video.translate(frame, self.source)
+def _target(
+    target: VTarget,
+    width: int | None,
+    height: int | None,
+    labels: dict[int, str],
+    centre_lat: float | None,
+    centre_lon: float | None,
+) -> VmtiTarget:
+    label = label_confidence = None
+    objects = target.value(107) or ()
+    if objects:
+        first = objects[0]
+        if first.ontology_id not in labels:
+            raise KlvError(
+                f"VMTI target {target.target_id}: VObject names ontology {first.ontology_id}, not in the series"
+            )
+        label = labels[first.ontology_id]
+        label_confidence = _number(first.confidence, 0.0, 100.0)
+        label_confidence = None if label_confidence is None else label_confidence / 100.0
+    confidence = target.value(5)
+    location = resolve_vtarget_location(target, frame_center_latitude=centre_lat, frame_center_longitude=centre_lon)
+    absolute = target.value(17)
+    sigmas = correlations = None
+    if isinstance(absolute, Location) and location is not None and location.source == "absolute":
+        sigmas = _group(absolute.standard_deviations_optional, 0.0, 650.0)
+        correlations = _group(absolute.correlations_optional, -1.0, 1.0)
+    return VmtiTarget(
+        target_id=target.target_id,
+        box=_box(target, width, height),
+        confidence=None if confidence is None else confidence / 100.0,
+        label=label,
+        label_confidence=label_confidence,
+        latitude_deg=None if location is None else location.latitude,
+        longitude_deg=None if location is None else location.longitude,
+        hae_m=None if location is None else location.hae,
+        sigmas_enu_m=sigmas,  # type: ignore[arg-type]
+        correlations_enu=correlations,  # type: ignore[arg-type]
+    )
+
+
+def _number(value: object, low: float, high: float) -> float | None:
+    """A finite number in [low, high] (IMAP special values and the like are None)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Fraction):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and low <= number <= high else None
+
+
+def _group(values: tuple[object, ...], low: float, high: float) -> tuple[float, ...] | None:
+    numbers = tuple(_number(value, low, high) for value in values)
+    return None if None in numbers else numbers  # type: ignore[return-value]
+
+
+def _box(target: VTarget, width: int | None, height: int | None) -> Corners | None:
+    """Pixel numbers (1-based, row-major) of the box corners, else the centroid, as [0, 1] fractions."""
+    if not width or not height:
+        return None
+    top_left, bottom_right = target.value(2), target.value(3)
+    if top_left is None or bottom_right is None:
+        top_left = bottom_right = target.value(1)
+    if top_left is None:
+        return None
+    (row_0, column_0), (row_1, column_1) = divmod(top_left - 1, width), divmod(bottom_right - 1, width)
+    if max(row_0, row_1) >= height or row_0 > row_1 or column_0 > column_1:
+        raise KlvError(
+            f"VMTI target {target.target_id}: box pixels {top_left}..{bottom_right} are not in a {width}x{height} frame"
+        )
+    return column_0 / width, row_0 / height, min(1.0, (column_1 + 1) / width), min(1.0, (row_1 + 1) / height)

@@ -1,13 +1,28 @@
-"""Video adapter: a drone's MISB ST 0601 frame metadata + in-frame detections -> `VideoMetadata`.
+"""Video adapter: a drone's MISB ST 0601 KLV packet (one per frame) -> `VideoMetadata`.
 
-The schema mirrors the ST 0601 field set, so this is mostly a copy: angles are normalised into the
-schema's ranges, MSL altitudes become HAE (see `GEOID_SEPARATION_M`), and a field the frame lacks
-stays None rather than being guessed.
+One path from the bytes on the wire to the schema: `adapters.klv.decode_packet` checks and decodes the
+packet (ST 0601 fields, and the ST 0903 VMTI Local Set of tag 74 for the in-frame detections), and
+`translate` maps the decoded frame onto the schema, which mirrors the ST 0601 field set: angles are
+normalised into the schema's ranges, MSL altitudes become HAE (see `GEOID_SEPARATION_M`), and a field
+the packet lacks stays None rather than being guessed.
+
+What ST 0903 carries of a detection, and what is lost on the way through it:
+
+- box: pixel numbers of a frame of the VMTI frame size (tags 2/3 with 8/9): quantised to a pixel;
+- confidence: tag 5, whole percent;
+- class: the first VObject of tag 107, naming an ontology entry (tag 103) whose label (else the
+  entity IRI's fragment) is the maker's class label, with the VObject's own confidence (percent);
+- geolocation: tag 17 (absolute, HAE; ~1-2 cm in latitude/longitude, whole metres in height,
+  truncated) with its ENU standard deviations (1/32 m steps) and correlations, else offsets from the
+  frame centre (tags 10-12, no uncertainty).
+
+The stream and platform ids are the adapter's configuration: ST 0601 carries neither reliably.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from adapters.base import Adapter
 from adapters.common import (
@@ -18,27 +33,34 @@ from adapters.common import (
     wrap_180,
     wrap_360,
 )
+from adapters.klv import MisbFrame, VmtiTarget, decode_packet
+from bus.client import BrokerConfig
 from bus.schema import BoundingBox, GeoMeasurement, GeoPoint, Source, VideoDetection, VideoMetadata
-from simulators.native import DroneVideoFrame, MisbFrame
-from simulators.native import VideoDetection as NativeDetection
 
-VERTICAL_SIGMA_FACTOR = 2.0
-"""The tracker claims only a horizontal sigma; the height of a ground geolocation comes from a
-terrain model and is taken as this many times less certain."""
+UNSTATED_SIGMA_M = (25.0, 25.0, 50.0)
+"""ENU standard deviations (m) assumed for a target location sent without any (tag 17 without its
+sigma group, or frame-centre offsets): a coarse geolocation, so that fusion does not over-trust it."""
+WHOLE_FRAME = (0.0, 0.0, 1.0, 1.0)
+"""The box of a target sent with neither box nor centroid: somewhere in the frame."""
 
 
-def translate(frame: DroneVideoFrame, source: Source) -> VideoMetadata:
-    """Translate one frame; `time` is the ST 0601 precision time stamp (tag 2).
+def translate(data: bytes, source: Source, platform_id: str, stream_id: str) -> VideoMetadata:
+    """Decode one KLV packet and translate it; `time` is the ST 0601 precision time stamp (tag 2).
 
-    Raises NativeFormatError when a value does not fit the schema.
+    Raises NativeFormatError (a `KlvError` for the bytes) when the packet cannot be decoded or a
+    value does not fit the schema.
     """
-    misb = frame.misb
+    return from_frame(decode_packet(bytes(data)), source, platform_id, stream_id)
+
+
+def from_frame(misb: MisbFrame, source: Source, platform_id: str, stream_id: str) -> VideoMetadata:
+    """Translate a decoded frame (for callers that split a stream with `klv.decode_stream`)."""
     with schema_checked("video frame"):
         return VideoMetadata(
             source=source,
             time=utc_from_us(misb.precision_time_stamp_us),
-            stream_id=frame.stream_id,
-            platform_id=frame.drone_id,
+            stream_id=stream_id,
+            platform_id=platform_id,
             platform_designation=misb.platform_designation or "",
             mission_id=misb.mission_id or "",
             platform_heading_deg=_optional(wrap_360, misb.platform_heading_deg),
@@ -57,7 +79,7 @@ def translate(frame: DroneVideoFrame, source: Source) -> VideoMetadata:
                 misb.frame_center_elevation_m,
             ),
             footprint_corners=_corners(misb),
-            detections=[_detection(detection) for detection in frame.detections],
+            detections=[_detection(target, misb.frame_center_elevation_m) for target in misb.targets],
         )
 
 
@@ -85,26 +107,56 @@ def _corners(misb: MisbFrame) -> tuple[GeoPoint, GeoPoint, GeoPoint, GeoPoint] |
     return upper_left, upper_right, lower_right, lower_left
 
 
-def _detection(detection: NativeDetection) -> VideoDetection:
-    x_min, y_min, x_max, y_max = detection.box
-    horizontal = detection.sigma_m**2
-    vertical = (VERTICAL_SIGMA_FACTOR * detection.sigma_m) ** 2
+def _detection(target: VmtiTarget, ground_msl_m: float | None) -> VideoDetection:
+    x_min, y_min, x_max, y_max = target.box or WHOLE_FRAME
+    confidence = target.confidence if target.confidence is not None else (target.label_confidence or 0.0)
+    geo = None
+    if target.latitude_deg is not None and target.longitude_deg is not None:
+        # VMTI heights are HAE; a target without one sits on the ground the frame centre gives
+        hae_m = target.hae_m if target.hae_m is not None else point_from_msl(0.0, 0.0, ground_msl_m or 0.0).hae_m
+        geo = GeoMeasurement(
+            position=GeoPoint(lat=target.latitude_deg, lon=target.longitude_deg, hae_m=hae_m),
+            covariance_enu_m2=_covariance(target.sigmas_enu_m or UNSTATED_SIGMA_M, target.correlations_enu),
+        )
     return VideoDetection(
         box=BoundingBox(x_min=x_min, y_min=y_min, x_max=x_max, y_max=y_max),
-        confidence=detection.confidence,
-        class_probabilities=class_probabilities(detection.label, detection.confidence),
-        geo=GeoMeasurement(
-            position=point_from_msl(detection.latitude_deg, detection.longitude_deg, detection.altitude_m),
-            covariance_enu_m2=((horizontal, 0.0, 0.0), (0.0, horizontal, 0.0), (0.0, 0.0, vertical)),
-        ),
+        confidence=confidence,
+        class_probabilities=class_probabilities(target.label, target.label_confidence or 0.0),
+        geo=geo,
     )
 
 
-class VideoAdapter(Adapter[DroneVideoFrame]):
-    """Publishes a drone's video metadata stream, one VideoMetadata per frame."""
+def _covariance(
+    sigmas: tuple[float, float, float], correlations: tuple[float, float, float] | None
+) -> tuple[tuple[float, float, float], tuple[float, float, float], tuple[float, float, float]]:
+    """ENU covariance from ST 0903 sigmas and correlations (rho east-north, east-up, north-up)."""
+    east, north, up = sigmas
+    en, eu, nu = correlations or (0.0, 0.0, 0.0)
+    return (
+        (east * east, en * east * north, eu * east * up),
+        (en * east * north, north * north, nu * north * up),
+        (eu * east * up, nu * north * up, up * up),
+    )
+
+
+class VideoAdapter(Adapter[bytes]):
+    """Publishes a drone's MISB ST 0601 KLV metadata stream (one packet per `submit`) as VideoMetadata."""
 
     kind = "video"
-    integration = "misb-video"
+    integration = "misb-st0601-klv"
 
-    def translate(self, native: DroneVideoFrame) -> VideoMetadata:
-        return translate(native, self.source)
+    def __init__(
+        self,
+        source_id: str,
+        broker: BrokerConfig | None = None,
+        *,
+        platform_id: str | None = None,
+        stream_id: str | None = None,
+        **options: Any,
+    ) -> None:
+        self.platform_id = platform_id or source_id
+        self.stream_id = stream_id or source_id
+        super().__init__(source_id, broker, **options)
+
+    def translate(self, native: bytes) -> VideoMetadata:
+        return translate(native, self.source, self.platform_id, self.stream_id)

@@ -7,14 +7,13 @@ import argparse
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapters.base import Adapter
-from adapters.errors import NativeFormatError
+from adapters.base import Adapter, SourceTranslator
 from adapters.gps import GpsAdapter
 from adapters.radar import RadarAdapter
 from adapters.video import VideoAdapter
@@ -26,7 +25,7 @@ from bus.schema import Envelope, Source, SourceKind, utc_now
 from nodes import truth
 from nodes.options import add_broker_option, broker_from, fusion_settings
 from simulators import Scenario, ScenarioError, load_scenario, simulate
-from simulators.native import DroneVideoFrame, GpsFix, NativeOutput, RadarScan, TruthFrame
+from simulators.native import GpsOutput, RadarOutput, TruthFrame, VideoOutput
 
 log = logging.getLogger(__name__)
 
@@ -78,20 +77,28 @@ def scenario_for(name_or_path: str, duration_s: float | None) -> Scenario:
 
 @dataclass(frozen=True)
 class Route:
-    """Which adapter publishes a native record, and as which source."""
+    """Which adapter publishes a native record, as which source, with which configuration."""
 
-    adapter: type[Adapter]  # type: ignore[type-arg]
+    adapter: Callable[..., Adapter[Any]]
     source_id: str
+    options: dict[str, Any] = field(default_factory=dict)
+    data: bytes = b""
+
+    def make(self, broker: BrokerConfig | None = None, **options: Any) -> Adapter[Any]:
+        """The adapter for this source; with no broker it is only used for its `translate` (offline)."""
+        return self.adapter(self.source_id, broker, **self.options, **options)
 
 
-def route(native: NativeOutput) -> Route:
+def route(native: VideoOutput | RadarOutput | GpsOutput) -> Route:
+    """The adapter for a device's output; `data` is the wire bytes it is given."""
     match native:
-        case RadarScan():
-            return Route(RadarAdapter, native.sensor_id)
-        case GpsFix():
-            return Route(GpsAdapter, f"{native.platform_id}.gps")
-        case DroneVideoFrame():
-            return Route(VideoAdapter, native.stream_id)
+        case RadarOutput():
+            return Route(RadarAdapter, native.sensor_id, data=native.data)
+        case GpsOutput():
+            return Route(GpsAdapter, f"{native.platform_id}.gps", {"platform_id": native.platform_id}, native.data)
+        case VideoOutput():
+            options = {"platform_id": native.drone_id, "stream_id": native.stream_id}
+            return Route(VideoAdapter, native.stream_id, options, native.data)
     raise TypeError(f"no adapter for {type(native).__name__}")
 
 
@@ -101,28 +108,34 @@ def truth_source(scenario: Scenario) -> Source:
 
 def scenario_messages(scenario: Scenario, seed: int) -> Iterator[tuple[int, str, Envelope]]:
     """Every message the scenario's adapters would publish, as (emit time in us, topic, message), in
-    order. Pure and deterministic: seq, session and msg_id come from per-source stampers."""
-    adapters: dict[str, Adapter] = {}  # type: ignore[type-arg]
-    stampers: dict[str, Stamper] = {}
+    order. Pure and deterministic: seq, session and msg_id come from per-source stampers. Each
+    native record goes through its adapter's `SourceTranslator`, as on the bus."""
+    translators: dict[str, tuple[str, SourceTranslator[bytes]]] = {}
     source = truth_source(scenario)
     truth_topic = topics.truth(scenario.name)
+    truth_stamper = Stamper(source.id)
     for emission in simulate(scenario, seed):
         native = emission.native
         if isinstance(native, TruthFrame):
-            stamper = stampers.setdefault(source.id, Stamper(source.id))
-            yield emission.emit_time_us, truth_topic, stamper.stamp(truth.translate(native, source, scenario.name))
+            yield (
+                emission.emit_time_us,
+                truth_topic,
+                truth_stamper.stamp(truth.translate(native, source, scenario.name)),
+            )
             continue
         target = route(native)
-        adapter = adapters.get(target.source_id)
-        if adapter is None:
-            adapter = adapters[target.source_id] = target.adapter(target.source_id)
-        try:
-            observation = adapter.translate(native)
-        except NativeFormatError as error:
-            log.warning("%s: native record rejected: %s", target.source_id, error)
-            continue
-        stamper = stampers.setdefault(target.source_id, Stamper(target.source_id))
-        yield emission.emit_time_us, adapter.topic, stamper.stamp(observation)
+        if target.source_id not in translators:
+            adapter = target.make()
+            translators[target.source_id] = (
+                adapter.topic,
+                SourceTranslator(adapter.translate, Stamper(target.source_id)),
+            )
+        topic, translator = translators[target.source_id]
+        translation = translator(target.data)
+        if translation.rejection is not None:
+            log.warning("%s: native record rejected: %s", target.source_id, translation.rejection)
+        for message in translation.envelopes:
+            yield emission.emit_time_us, topic, message
 
 
 def write_recording(scenario: Scenario, seed: int, path: Path, fusion: dict[str, Any] | None = None) -> int:
@@ -151,7 +164,7 @@ def run_live(scenario: Scenario, seed: int, broker: BrokerConfig, speed: float) 
     start_us = scenario.start_time_us
     source = truth_source(scenario)
     truth_topic = topics.truth(scenario.name)
-    adapters: dict[str, Adapter] = {}  # type: ignore[type-arg]
+    adapters: dict[str, Adapter[Any]] = {}
     started = time.monotonic()
     last_progress = 0.0
     with ExitStack() as stack:
@@ -169,9 +182,9 @@ def run_live(scenario: Scenario, seed: int, broker: BrokerConfig, speed: float) 
                 target = route(native)
                 adapter = adapters.get(target.source_id)
                 if adapter is None:
-                    adapter = target.adapter(target.source_id, broker, time_shift=shift)
-                    adapters[target.source_id] = stack.enter_context(adapter)
-                adapter.submit(native)
+                    adapter = stack.enter_context(target.make(broker, time_shift=shift))
+                    adapters[target.source_id] = adapter
+                adapter.submit(target.data)
             now = time.monotonic()
             if now - last_progress >= 1.0:
                 last_progress = now
@@ -182,7 +195,7 @@ def run_live(scenario: Scenario, seed: int, broker: BrokerConfig, speed: float) 
         print(file=sys.stderr)
 
 
-def _progress(scenario: Scenario, sim_s: float, adapters: dict[str, Adapter]) -> None:  # type: ignore[type-arg]
+def _progress(scenario: Scenario, sim_s: float, adapters: dict[str, Adapter[Any]]) -> None:
     published = sum(adapter.figures.published for adapter in adapters.values())
     dropped = sum(adapter.figures.dropped for adapter in adapters.values())
     rejected = sum(adapter.figures.rejected for adapter in adapters.values())

@@ -203,8 +203,8 @@ def _sources(scenario: Scenario, world: World, frame: LocalFrame, rngs: RngFacto
     for i, vehicle in enumerate(scenario.vehicles):
         carrier = world.vehicle_offset + i
         if vehicle.sensor is not None:
-            model = RadarModel(f"{vehicle.id}.sensor", vehicle.sensor)
-            sources.append(_RadarSource(model, world, frame, rngs, carrier=carrier))
+            sensor = RadarModel(f"{vehicle.id}.sensor", vehicle.sensor)
+            sources.append(_RadarSource(sensor, world, frame, rngs, carrier=carrier))
         sources.append(_GpsSource(vehicle.id, carrier, frame, rngs, vehicle.gps))
     return sources
 

@@ -257,7 +257,7 @@ class World:
         start = [t.appear_s for t in ncv]
         setup_rng = rng_for("random_targets")
         for block in scenario.random_targets:
-            block_classes = _weighted_choice(setup_rng, dict(block.classes), block.count)
+            block_classes = _weighted_choice(setup_rng, block.classes, block.count)
             parts.append(_random_block(block, block_classes, setup_rng))
             classes += block_classes
             block_dispositions = _weighted_choice(setup_rng, dict(block.dispositions), block.count)

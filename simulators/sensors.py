@@ -2,7 +2,7 @@
 
 Every function takes the sensor's own random Generator, so that the draws of one sensor never depend
 on another's. Candidates are given as arrays (positions (n, 3) ENU, class indices into
-`OBJECT_CLASSES`); the results are the makers' native dataclasses.
+`OBJECT_CLASSES`); the results are the devices' wire bytes (see `simulators.native`).
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from simulators import nmea
+from simulators import klv, nmea, polar_radar
 from simulators.geometry import CameraAxes, LocalFrame, Polar, angle_diff_deg
-from simulators.native import DroneVideoFrame, GpsFix, MisbFrame, RadarPlot, RadarScan, VideoDetection
+from simulators.native import GpsOutput, RadarOutput, VideoOutput
 from simulators.scenario import (
     LABELS,
     OBJECT_CLASSES,
@@ -28,6 +28,9 @@ IntArray = npt.NDArray[np.int64]
 
 # Apparent size (m) of each class in a video frame, for the detection boxes.
 OBJECT_SIZE_M = np.array([6.0, 1.5, 2.0])
+VERTICAL_SIGMA_FACTOR = 2.0
+"""The video tracker's claimed vertical geolocation sigma, as a multiple of its horizontal one: the
+height of a ground point comes from a terrain model and is less certain."""
 NO_LABEL = LABELS.index("none")
 
 
@@ -79,7 +82,7 @@ class RadarModel:
         positions: FloatArray,
         classes: IntArray,
         frame: LocalFrame,
-    ) -> RadarScan:
+    ) -> RadarOutput:
         cfg = self.config
         polar = Polar.of(positions - sensor_pos)
         in_sector = np.abs(angle_diff_deg(polar.bearing_deg, boresight_deg)) <= cfg.fov_width_deg / 2.0
@@ -100,17 +103,14 @@ class RadarModel:
         snr = cfg.snr_1km_db - 40.0 * np.log10(np.maximum(ranges, 1.0) / 1000.0)
 
         order = np.argsort(bearings, kind="stable")
-        plots = tuple(
-            RadarPlot(
+        plots = [
+            polar_radar.Plot(
                 range_m=r,
-                bearing_deg=b,
+                azimuth_deg=b,
                 elevation_deg=e,
-                sigma_range_m=cfg.sigma_range_m,
-                sigma_bearing_deg=cfg.sigma_bearing_deg,
-                sigma_elevation_deg=cfg.sigma_elevation_deg,
+                snr_db=s,
                 label=_label(lab),
                 label_confidence=conf,
-                snr_db=s,
             )
             for r, b, e, lab, conf, s in zip(
                 ranges[order].tolist(),
@@ -121,9 +121,11 @@ class RadarModel:
                 snr[order].tolist(),
                 strict=True,
             )
-        )
+        ]
         lat, lon, alt = frame.to_geodetic(sensor_pos[None, :])
-        return RadarScan(self.sensor_id, scan_index, time_us, lat[0], lon[0], alt[0], plots)
+        accuracy = (cfg.sigma_range_m, cfg.sigma_bearing_deg, cfg.sigma_elevation_deg)
+        data = polar_radar.scan(self.sensor_id, scan_index, time_us, (lat[0], lon[0], alt[0]), accuracy, plots)
+        return RadarOutput(self.sensor_id, data)
 
 
 class CameraModel:
@@ -148,7 +150,7 @@ class CameraModel:
         positions: FloatArray,
         classes: IntArray,
         frame: LocalFrame,
-    ) -> DroneVideoFrame:
+    ) -> VideoOutput:
         cfg = self.config
         cam = CameraAxes.looking_at(position, aim, heading_deg, cfg.hfov_deg, cfg.vfov_deg)
         column, row, depth = cam.project(positions)
@@ -184,44 +186,45 @@ class CameraModel:
         det_lat, det_lon, det_alt = lat[6:], lon[6:], alt[6:]
         box_list, label_list = boxes.tolist(), labels.tolist()
         confidence = self.classifier.confidence[labels].tolist()
-        detections = tuple(
-            VideoDetection(
+        targets = tuple(
+            klv.Target(
                 box=(box_list[i][0], box_list[i][1], box_list[i][2], box_list[i][3]),
-                label=LABELS[label_list[i]],
+                label=_label(label_list[i]),
                 confidence=confidence[i],
                 latitude_deg=det_lat[i],
                 longitude_deg=det_lon[i],
-                altitude_m=det_alt[i],
-                sigma_m=cfg.sigma_m,
+                hae_m=det_alt[i],  # the simulated world has no geoid: MSL is HAE
+                sigma_horizontal_m=cfg.sigma_m,
+                sigma_vertical_m=VERTICAL_SIGMA_FACTOR * cfg.sigma_m,
             )
             for i in np.argsort(boxes[:, 0], kind="stable").tolist()
         )
         looks_down = bool(centre_hit[0])
         all_corners = bool(corner_hits.all())
         bearing = Polar.of(cam.forward[None, :])
-        misb = MisbFrame(
-            precision_time_stamp_us=time_us,
-            platform_designation=self.drone_id,
-            platform_heading_deg=heading_deg,
-            platform_pitch_deg=0.0,
-            platform_roll_deg=0.0,
-            sensor_latitude_deg=lat[0],
-            sensor_longitude_deg=lon[0],
-            sensor_true_altitude_m=alt[0],
-            sensor_hfov_deg=cfg.hfov_deg,
-            sensor_vfov_deg=cfg.vfov_deg,
-            sensor_relative_azimuth_deg=float(np.mod(bearing.bearing_deg[0] - heading_deg, 360.0)),
-            sensor_relative_elevation_deg=float(bearing.elevation_deg[0]),
-            sensor_relative_roll_deg=0.0,
-            slant_range_m=float(np.linalg.norm(centre[0] - position)) if looks_down else None,
-            frame_center_latitude_deg=lat[1] if looks_down else None,
-            frame_center_longitude_deg=lon[1] if looks_down else None,
-            frame_center_elevation_m=alt[1] if looks_down else None,
-            corner_latitudes_deg=(lat[2], lat[3], lat[4], lat[5]) if all_corners else None,
-            corner_longitudes_deg=(lon[2], lon[3], lon[4], lon[5]) if all_corners else None,
-            mission_id=self.mission_id,
-        )
-        return DroneVideoFrame(self.drone_id, f"{self.drone_id}.video", misb, detections)
+        fields = {
+            2: time_us,
+            3: self.mission_id,
+            5: float(np.mod(heading_deg, 360.0)),
+            6: 0.0,
+            7: 0.0,
+            10: self.drone_id,
+            13: lat[0],
+            14: lon[0],
+            15: alt[0],
+            16: cfg.hfov_deg,
+            17: cfg.vfov_deg,
+            18: float(np.mod(bearing.bearing_deg[0] - heading_deg, 360.0)),
+            19: float(bearing.elevation_deg[0]),
+            20: 0.0,
+            21: float(np.linalg.norm(centre[0] - position)) if looks_down else None,
+            23: lat[1] if looks_down else None,
+            24: lon[1] if looks_down else None,
+            25: alt[1] if looks_down else None,
+        }
+        if all_corners:  # tags 82-89: full corner points, upper-left, upper-right, lower-right, lower-left
+            fields.update({82 + 2 * k + j: value for k in range(4) for j, value in enumerate((lat[2 + k], lon[2 + k]))})
+        return VideoOutput(self.drone_id, f"{self.drone_id}.video", klv.packet(fields, targets))
 
 
 def gps_fix(
@@ -232,15 +235,12 @@ def gps_fix(
     position: FloatArray,
     velocity: FloatArray,
     frame: LocalFrame,
-) -> GpsFix:
+) -> GpsOutput:
     """One fix: white Gaussian position error (horizontal per axis, vertical), true speed and course."""
     sigma = np.array([config.sigma_m, config.sigma_m, config.sigma_vertical_m])
     noisy = position + sigma * rng.standard_normal(3)
     lat, lon, alt = frame.to_geodetic(noisy[None, :])
     speed = float(np.hypot(velocity[0], velocity[1]))
     course = float(np.mod(np.degrees(np.arctan2(velocity[0], velocity[1])), 360.0))
-    return GpsFix(
-        platform_id,
-        nmea.gga(time_us, lat[0], lon[0], alt[0]),
-        nmea.rmc(time_us, lat[0], lon[0], speed, course),
-    )
+    sentences = (nmea.gga(time_us, lat[0], lon[0], alt[0]), nmea.rmc(time_us, lat[0], lon[0], speed, course))
+    return GpsOutput(platform_id, "".join(f"{sentence}\r\n" for sentence in sentences).encode("ascii"))

@@ -178,3 +178,95 @@ MESSAGES = {
         ),
     ),
 }
+
+
+# --- native records, as devices (and the simulator's encoders) write them ------------------------------
+
+native_times_us = st.integers(min_value=315_532_800_000_000, max_value=3_155_760_000_000_000)  # 1980-2069
+"""NMEA's two-digit years cover 1980-2079; ST 0601 and the radar format have no such limit."""
+
+
+@st.composite
+def nmea_fixes(draw: st.DrawFn) -> tuple[bytes, float, float]:
+    """One receiver fix (GGA + RMC, CR LF) from the simulator's NMEA writer, with its latitude and longitude."""
+    from simulators import nmea
+
+    time_us, lat, lon = draw(native_times_us), draw(st.floats(-89.9, 89.9)), draw(st.floats(-179.9, 179.9))
+    altitude = draw(st.floats(-400, 9000))
+    speed, course = draw(st.floats(0, 300)), draw(st.floats(0, 359.9))
+    sentences = (nmea.gga(time_us, lat, lon, altitude), nmea.rmc(time_us, lat, lon, speed, course))
+    return "".join(f"{sentence}\r\n" for sentence in sentences).encode(), lat, lon
+
+
+@st.composite
+def radar_documents(draw: st.DrawFn) -> tuple[bytes, int]:
+    """One "polar-radar/1" scan from the simulator's writer, with its number of plots."""
+    from simulators import polar_radar
+
+    plots = draw(
+        st.lists(
+            st.builds(
+                polar_radar.Plot,
+                range_m=st.floats(0, 1e6),
+                azimuth_deg=st.floats(0, 360),
+                elevation_deg=st.floats(-90, 90),
+                snr_db=st.floats(-50, 100),
+                label=st.sampled_from(["vehicle", "person", "uav", "balloon", None]),
+                label_confidence=st.floats(0, 1),
+            ),
+            max_size=5,
+        )
+    )
+    site = (draw(st.floats(-90, 90)), draw(st.floats(-180, 180)), draw(st.floats(-400, 9000)))
+    accuracy = (draw(st.floats(0.01, 1e3)), draw(st.floats(0.001, 10)), draw(st.floats(0.001, 10)))  # sigmas > 0
+    data = polar_radar.scan(
+        draw(identifiers), draw(st.integers(0, 2**40)), draw(native_times_us), site, accuracy, plots
+    )
+    return data, len(plots)
+
+
+@st.composite
+def klv_packets(draw: st.DrawFn) -> tuple[bytes, int]:
+    """One ST 0601 packet with VMTI targets from the simulator's encoder, with its number of targets."""
+    from simulators import klv
+
+    def angle(low: float, high: float) -> float:
+        return draw(st.floats(low, high))
+
+    fields = {
+        2: draw(native_times_us),
+        5: angle(0, 360),
+        13: angle(-90, 90),
+        14: angle(-180, 180),
+        15: angle(-900, 19_000),
+        18: angle(0, 360),
+        19: angle(-180, 180),
+        23: angle(-90, 90),
+        24: angle(-180, 180),
+        25: angle(-900, 19_000),
+    }
+    corner = st.tuples(st.floats(0, 1), st.floats(0, 1))
+
+    def box(corners: tuple[tuple[float, float], tuple[float, float]]) -> tuple[float, float, float, float]:
+        (x0, y0), (x1, y1) = corners
+        return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
+
+    targets = draw(
+        st.lists(
+            st.builds(
+                klv.Target,
+                box=st.tuples(corner, corner).map(
+                    lambda c: (*map(min, zip(*c, strict=True)), *map(max, zip(*c, strict=True)))
+                ),
+                label=st.sampled_from([*klv.CLASS_LABELS, None]),
+                confidence=st.floats(0, 1),
+                latitude_deg=st.floats(-90, 90),
+                longitude_deg=st.floats(-180, 180),
+                hae_m=st.floats(-900, 19_000),
+                sigma_horizontal_m=st.floats(0, 650),
+                sigma_vertical_m=st.floats(0, 650),
+            ),
+            max_size=4,
+        ).map(tuple)
+    )
+    return klv.packet(fields, targets), len(targets)

@@ -15,8 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.klv import UAS_LS_KEY, KlvError, decode_packet, decode_stream
-from simulators.native import MisbFrame
+from adapters.klv import UAS_LS_KEY, KlvError, MisbFrame, decode_packet, decode_stream
 
 DATA = Path(__file__).parent / "data" / "klv"
 TIME_STAMP = (1_231_798_102_000_000).to_bytes(8, "big")  # tag 2 value: 2009-01-12 22:08:22 UTC

@@ -1,4 +1,4 @@
-"""The KLV adapter: real MISB ST 0601 bytes become VideoMetadata, and onto the bus."""
+"""The video (KLV) adapter: real MISB ST 0601 bytes become VideoMetadata, and onto the bus."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from adapters.errors import NativeFormatError
-from adapters.klv import KlvAdapter, KlvError, decode_stream
+from adapters.klv import KlvError, decode_stream
+from adapters.video import VideoAdapter
 from bus import codec, topics
 from bus.client import BrokerConfig
 from bus.schema import DeadLetter, VideoMetadata
@@ -26,7 +27,7 @@ def packets(name: str) -> list[bytes]:
 
 
 def test_the_cheyenne_flight_becomes_a_plausible_video_metadata_track() -> None:
-    adapter = KlvAdapter("cheyenne-uav.video", BrokerConfig(), platform_id="cheyenne-uav")
+    adapter = VideoAdapter("cheyenne-uav.video", BrokerConfig(), platform_id="cheyenne-uav")
     frames = [item for item in decode_stream((DATA / "Cheyenne.bin").read_bytes()) if not isinstance(item, KlvError)]
     messages = [adapter.translate(packet) for packet in packets("Cheyenne.bin")]
     assert len(messages) == len(frames) == 407
@@ -40,7 +41,7 @@ def test_the_cheyenne_flight_becomes_a_plausible_video_metadata_track() -> None:
 
 
 def test_out_of_range_markers_become_missing_fields() -> None:
-    adapter = KlvAdapter("tekever.video", BrokerConfig())
+    adapter = VideoAdapter("tekever.video", BrokerConfig())
     [first, *_] = [adapter.translate(packet) for packet in packets("realflight.bin")]
     assert first.frame_center is None  # tags 23/24 carry the 0x80000000 "out of range" marker
     assert first.sensor_relative_elevation_deg is None
@@ -50,7 +51,7 @@ def test_out_of_range_markers_become_missing_fields() -> None:
 
 
 def test_a_bad_checksum_is_rejected_with_its_reason() -> None:
-    adapter = KlvAdapter("test.video", BrokerConfig())
+    adapter = VideoAdapter("test.video", BrokerConfig())
     with pytest.raises(NativeFormatError, match="ST 0601 checksum mismatch: expected 0xAA43, computed 0x3E1E"):
         adapter.translate((DATA / "DynamicConstantMISMMSPacketData.bin").read_bytes())
 
@@ -62,7 +63,7 @@ def test_klv_stream_onto_the_bus_with_the_bad_packet_dead_lettered(rampart_broke
         subscriber.subscribe(topics.observation("video", source_id), received)
         subscriber.subscribe(topics.dead_letter(source_id), dead)
         time.sleep(0.2)
-        with KlvAdapter(source_id, BrokerConfig.from_url(rampart_broker.url)) as adapter:
+        with VideoAdapter(source_id, BrokerConfig.from_url(rampart_broker.url)) as adapter:
             for packet in packets("realflight.bin"):
                 adapter.submit(packet)
             adapter.submit((DATA / "DynamicConstantMISMMSPacketData.bin").read_bytes())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pickle
 
 from simulators.engine import Emission, simulate
-from simulators.native import DroneVideoFrame, GpsFix, RadarScan, TruthFrame
+from simulators.native import GpsOutput, RadarOutput, TruthFrame, VideoOutput
 from simulators.scenario import load_scenario, parse_scenario
 
 
@@ -24,7 +24,7 @@ def test_smoke_emits_every_kind_in_emit_order() -> None:
     times = [e.emit_time_us for e in emissions]
     assert times == sorted(times)
     kinds = {type(e.native) for e in emissions}
-    assert kinds == {TruthFrame, RadarScan, DroneVideoFrame, GpsFix}
+    assert kinds == {TruthFrame, RadarOutput, VideoOutput, GpsOutput}
     truth = [e.native for e in emissions if isinstance(e.native, TruthFrame)]
     assert len(truth) == 60
     dispositions = {o.object_id: o.disposition for o in truth[30].objects}
@@ -37,7 +37,7 @@ def test_adding_a_source_leaves_the_others_untouched() -> None:
     base = load_scenario("smoke")
     extra = base.model_copy(update={"radars": [*base.radars, base.radars[0].model_copy(update={"id": "r2"})]})
     before = [e for e in simulate(base)]
-    after = [e for e in simulate(extra) if not (isinstance(e.native, RadarScan) and e.native.sensor_id == "r2")]
+    after = [e for e in simulate(extra) if not (isinstance(e.native, RadarOutput) and e.native.sensor_id == "r2")]
     assert pickle.dumps(after) == pickle.dumps(before)
 
 

@@ -9,8 +9,11 @@ import numpy as np
 import pymap3d
 import pytest
 
+from adapters import gps, radar
+from adapters.radar import RadarScan
+from bus.schema import Source, SourceKind
 from simulators.engine import Emission, simulate
-from simulators.native import GpsFix, RadarScan, TruthFrame
+from simulators.native import GpsOutput, RadarOutput, TruthFrame
 from simulators.scenario import Scenario, parse_scenario
 
 SCANS = 600
@@ -84,9 +87,9 @@ def scene() -> tuple[Scenario, list[Emission]]:
 
 def _scans(emissions: list[Emission], sensor_id: str) -> list[tuple[int, RadarScan]]:
     return [
-        (e.emit_time_us, e.native)
+        (e.emit_time_us, radar.parse(e.native.data))
         for e in emissions
-        if isinstance(e.native, RadarScan) and e.native.sensor_id == sensor_id
+        if isinstance(e.native, RadarOutput) and e.native.sensor_id == sensor_id
     ]
 
 
@@ -110,7 +113,7 @@ def test_polar_noise_detection_rate_and_clutter(scene: tuple[Scenario, list[Emis
             if abs(p.range_m - 2000.0) < 200.0:
                 near_hits += 1
                 near_range_err.append(p.range_m - 2000.0)
-                near_bearing_err.append(_match(np.array([p.bearing_deg]), N_NEAR, 0.0)[1][0])
+                near_bearing_err.append(_match(np.array([p.azimuth_deg]), N_NEAR, 0.0)[1][0])
             else:
                 mid_hits += 1
     assert np.std(near_range_err) == pytest.approx(10.0, rel=0.10)
@@ -134,7 +137,7 @@ def test_confusion_dropouts_and_clock_offset(scene: tuple[Scenario, list[Emissio
     scans = _scans(emissions, "labels")
     assert 1.0 - len(scans) / SCANS == pytest.approx(0.2, abs=0.03)
     for emit_us, scan in scans:
-        true_us = scenario.start_time_us + scan.scan_index * 1_000_000
+        true_us = scenario.start_time_us + scan.scan * 1_000_000
         assert scan.time_us == true_us - 500_000
         assert emit_us == true_us
     labels = [p.label for _, scan in scans for p in scan.plots]
@@ -145,9 +148,9 @@ def test_confusion_dropouts_and_clock_offset(scene: tuple[Scenario, list[Emissio
     assert confidences == {"vehicle": 1.0, "person": pytest.approx(1.0 / 1.15), None: 0.0}
 
 
-def _nmea_fields(sentence: str) -> list[str]:
-    body, checksum = sentence[1:].split("*")
-    assert sentence[0] == "$"
+def _nmea_fields(sentence: bytes) -> list[str]:
+    body, checksum = sentence.decode("ascii")[1:].split("*")
+    assert sentence[:1] == b"$"
     assert int(checksum, 16) == reduce(lambda acc, ch: acc ^ ord(ch), body, 0)
     return body.split(",")
 
@@ -159,16 +162,19 @@ def _angle(value: str, hemisphere: str, degree_digits: int) -> float:
 
 def test_gps_nmea_checksums_and_accuracy(scene: tuple[Scenario, list[Emission]]) -> None:
     _, emissions = scene
+    gps_source = Source(id="gps-car.gps", kind=SourceKind.POSITION)
     truth = {
         e.native.time_us: next(o for o in e.native.objects if o.platform_id == "gps-car")
         for e in emissions
         if isinstance(e.native, TruthFrame)
     }
-    fixes = [e.native for e in emissions if isinstance(e.native, GpsFix)]
+    fixes = [e.native for e in emissions if isinstance(e.native, GpsOutput)]
     assert len(fixes) == SCANS
     errors = []
     for fix in fixes:
-        gga, rmc = _nmea_fields(fix.gga), _nmea_fields(fix.rmc)
+        gga_line, rmc_line, nothing = fix.data.split(b"\r\n")  # one GGA and one RMC, each ended by CR LF
+        assert nothing == b""
+        gga, rmc = _nmea_fields(gga_line), _nmea_fields(rmc_line)
         assert gga[0] == "GPGGA" and rmc[0] == "GPRMC" and gga[1] == rmc[1]
         stamp = datetime.strptime(rmc[9] + gga[1], "%d%m%y%H%M%S.%f").replace(tzinfo=UTC)
         true = truth[round(stamp.timestamp() * 1e6)]
@@ -177,6 +183,8 @@ def test_gps_nmea_checksums_and_accuracy(scene: tuple[Scenario, list[Emission]])
         e, n, _ = pymap3d.geodetic2enu(lat, lon, float(gga[9]), true.latitude_deg, true.longitude_deg, true.altitude_m)
         errors.append((e, n, float(gga[9]) - true.altitude_m))
         assert (gga[11], gga[12]) == ("0.0", "M")
+        report = gps.translate(fix.data, gps_source, "gps-car")  # the adapter reads the same bytes
+        assert (report.position.lat, report.position.lon) == pytest.approx((lat, lon), abs=1e-12)
         speed = np.hypot(*true.velocity_enu_mps[:2]) * 3600 / 1852
         if speed > 0:
             assert float(rmc[7]) == pytest.approx(speed, abs=0.01)
