@@ -1,7 +1,7 @@
 """The adapter SDK: subclass `Adapter`, declare the source kind, implement `translate`.
 
-The base class does the rest: the connection (birth and last will through `BusClient`), per-source
-`seq` and `session` numbers, batching, backpressure with a bounded queue and a counted drop policy,
+The base class does the rest: the connection (birth and last will through `BusClient`, whose
+stamper numbers `seq` within each `session`), batching, backpressure with a bounded queue and a counted drop policy,
 dead-lettering of native records that fail to translate, and clean shutdown.
 
     class AcmeRadar(Adapter[AcmeScan]):
@@ -30,7 +30,6 @@ from typing import ClassVar, Generic, Literal, TypeVar
 from adapters.errors import NativeFormatError
 from bus import topics
 from bus.client import BrokerConfig, BusClient
-from bus.envelope import Stamper
 from bus.schema import DeadLetter, Envelope, Source, SourceKind, utc_now
 
 log = logging.getLogger(__name__)
@@ -71,7 +70,7 @@ class Adapter(ABC, Generic[N]):
         self.client = BusClient(
             source_id, self.source.kind, broker, role=f"adapter:{self.integration}", state_figures=self._state_figures
         )
-        self._stamper = Stamper(source_id, self.client.session, time_shift)
+        self._time_shift = time_shift
         self._queue: deque[N] = deque()
         self._queue_size = queue_size
         self._batch_size = batch_size
@@ -151,10 +150,10 @@ class Adapter(ABC, Generic[N]):
             self._reject(native, str(error))
             return
         observations = [translated] if isinstance(translated, Envelope) else list(translated)
-        if self._stamper.session != self.client.session:
-            self._stamper.new_session(self.client.session)
         for observation in observations:
-            self.client.publish(self.topic, self._stamper.stamp(observation, sent_at=utc_now()))
+            if self._time_shift:
+                observation = observation.model_copy(update={"time": observation.time + self._time_shift})
+            self.client.publish(self.topic, observation)  # the client stamps seq, session, msg_id
             self.figures.published += 1
 
     def _reject(self, native: N, reason: str) -> None:
@@ -162,12 +161,9 @@ class Adapter(ABC, Generic[N]):
         if self.figures.rejected == 1:
             log.warning("%s: rejected a native record: %s (further rejections are counted)", self.source.id, reason)
         payload = repr(native).encode()[:65536]
-        now = utc_now()
         letter = DeadLetter(
             source=self.source,
-            session=self.client.session,
-            time=now,
-            sent_at=now,
+            time=utc_now(),
             original_topic=self.topic,
             reason=reason,
             content_type="text/x-python-repr",

@@ -19,6 +19,7 @@ import msgpack
 from pydantic import ValidationError
 
 from bus import schema, topics
+from bus.errors import BusError
 from bus.schema import MODELS_BY_NAME, SCHEMA_MAJOR, Envelope
 
 MSGPACK = "application/msgpack"
@@ -43,7 +44,7 @@ MODEL_BY_TOPIC_KIND: dict[topics.Kind, type[Envelope]] = {
 }
 
 
-class DecodeError(ValueError):
+class DecodeError(BusError, ValueError):
     """A payload that cannot become a model. `field` is a dotted path (or a pseudo-field such as
     `payload` or `schema`), `reason` says what is wrong; str() is `"field: reason"`."""
 

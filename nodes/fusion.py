@@ -54,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 class FusionService:
-    """Wires `FusionCore` + `PictureFeed` to the bus. Callbacks only queue; one thread fuses."""
+    """Wires `FusionCore` + `PictureFeed` to the bus. Observations are judged as they arrive, on the
+    client's dispatcher thread (its bounded inbox is the service's queue); the run loop steps the
+    picture and publishes. One lock keeps the two off the core at the same time."""
 
     def __init__(
         self,
@@ -69,7 +71,8 @@ class FusionService:
         self.feed = PictureFeed(self.core, self.client.source, self.client.session)
         self.clock = StreamClock()
         self.verdicts: Counter[str] = Counter()
-        self._inbox: deque[tuple[float, Envelope]] = deque()
+        self._core_lock = threading.Lock()
+        self._pending: list[float] = []
         self._snapshot_period_s = 1.0 / snapshot_rate_hz
         self._tick_s = tick_s
         self._stopping = threading.Event()
@@ -80,7 +83,17 @@ class FusionService:
         self.client.subscribe(topics.ALL_OBSERVATIONS, self._on_observation)
 
     def _on_observation(self, message: Envelope, delivery: Delivery) -> None:
-        self._inbox.append((delivery.received_at, message))
+        """Judge one observation; keep its receive time if accepted, for the latency figures."""
+        with self._core_lock:
+            self._received += 1
+            verdict = self.core.ingest(message, now=self.clock.now())  # type: ignore[arg-type]
+            self.verdicts[verdict.kind.value] += 1
+            if verdict.kind is VerdictKind.ACCEPTED:
+                self.clock.observe(message.time)
+                self._pending.append(delivery.received_at)
+            elif self.verdicts[verdict.kind.value] == 1:
+                kind, source = verdict.kind.value, message.source.id
+                log.warning("%s observation from %s: %s (further ones are counted)", kind, source, verdict.reason)
 
     def start(self) -> FusionService:
         self.client.start()
@@ -109,42 +122,30 @@ class FusionService:
         """Fuse until stopped (or for `duration_s`): ingest, step the picture, publish."""
         deadline = time.monotonic() + duration_s if duration_s else None
         next_snapshot = next_rate_sample = time.monotonic()
-        pending: list[float] = []
         while not self._stopping.is_set() and (deadline is None or time.monotonic() < deadline):
             started = time.monotonic()
-            pending.extend(self._ingest_inbox())
-            step = self.feed.step(self.clock.now(), sent_at=utc_now())
+            snapshot = None
+            with self._core_lock:
+                step = self.feed.step(self.clock.now(), sent_at=utc_now())
+                if step.change.applied:
+                    published = time.monotonic()
+                    applied = self._pending[: step.change.applied]
+                    self._latencies_ms.extend((published - received) * 1000 for received in applied)
+                    del self._pending[: step.change.applied]
+                if started >= next_snapshot:
+                    snapshot = self.feed.snapshot(self.clock.now(), utc_now())
+                    next_snapshot = started + self._snapshot_period_s
+                received = self._received
             for update in step.updates:
                 self.client.publish(topics.track(update.track.track_id), update, retain=True)
             for track_id in step.dropped:
                 self.client.clear_retained(topics.track(track_id))
-            if step.change.applied:
-                published = time.monotonic()
-                self._latencies_ms.extend((published - received) * 1000 for received in pending[: step.change.applied])
-                del pending[: step.change.applied]
-            if started >= next_snapshot:
-                self.client.publish(topics.snapshot(), self.feed.snapshot(self.clock.now(), utc_now()), retain=True)
-                next_snapshot = started + self._snapshot_period_s
+            if snapshot is not None:
+                self.client.publish(topics.snapshot(), snapshot, retain=True)
             if started >= next_rate_sample:
-                self._rate_window.append((started, self._received))
+                self._rate_window.append((started, received))
                 next_rate_sample = started + 1.0
             self._stopping.wait(max(0.0, self._tick_s - (time.monotonic() - started)))
-
-    def _ingest_inbox(self) -> list[float]:
-        """Judge every queued observation; return the receive times of those the core accepted."""
-        accepted = []
-        while self._inbox:
-            received, message = self._inbox.popleft()
-            self._received += 1
-            verdict = self.core.ingest(message, now=self.clock.now())  # type: ignore[arg-type]
-            self.verdicts[verdict.kind.value] += 1
-            if verdict.kind is VerdictKind.ACCEPTED:
-                self.clock.observe(message.time)
-                accepted.append(received)
-            elif self.verdicts[verdict.kind.value] == 1:
-                kind, source = verdict.kind.value, message.source.id
-                log.warning("%s observation from %s: %s (further ones are counted)", kind, source, verdict.reason)
-        return accepted
 
     def figures(self) -> dict[str, float]:
         """What the service reports in its NodeState: rates, rejections, tracks, latency."""

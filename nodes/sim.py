@@ -135,15 +135,14 @@ def run_live(scenario: Scenario, seed: int, broker: BrokerConfig, speed: float) 
     last_progress = 0.0
     with ExitStack() as stack:
         truth_client = stack.enter_context(BusClient(source.id, SourceKind.SIMULATOR, broker, role="simulator"))
-        truth_stamper = Stamper(source.id, truth_client.session, shift)
         for emission in simulate(scenario, seed):
             delay = started + (emission.emit_time_us - start_us) / 1e6 / speed - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
             native = emission.native
             if isinstance(native, TruthFrame):
-                message = truth_stamper.stamp(truth.translate(native, source, scenario.name), sent_at=utc_now())
-                truth_client.publish(truth_topic, message)
+                message = truth.translate(native, source, scenario.name)
+                truth_client.publish(truth_topic, message.model_copy(update={"time": message.time + shift}))
             else:
                 target = route(native)
                 adapter = adapters.get(target.source_id)
