@@ -298,7 +298,10 @@ class BusClient:
         self._inbox_ready = threading.Condition()
         self._dispatcher_idle = False
         self._read_paused = False
-        self._connected = threading.Event()
+        self._connected = threading.Event()  # the broker accepted us
+        self._ready = threading.Event()  # ... and granted (or refused) every subscription again
+        self._down = threading.Event()
+        self._down.set()
         self._stopping = threading.Event()
         self._dispatch_stopping = False
         self._first_connect_error: str | None = None
@@ -343,7 +346,7 @@ class BusClient:
         deadline = time.monotonic() + timeout_s
         self._dispatcher.start()
         self._thread.start()
-        if not self._connected.wait(timeout_s):
+        if not self._ready.wait(timeout_s):
             self.stop()
             reason = self._first_connect_error or "no answer"
             raise ConnectError(f"could not connect to {self.config.url} within {timeout_s:g} s: {reason}")
@@ -384,10 +387,16 @@ class BusClient:
 
     @property
     def connected(self) -> bool:
-        return self._connected.is_set()
+        """Connected, with every subscription renewed: what is published now reaches our handlers."""
+        return self._ready.is_set()
 
     def wait_connected(self, timeout_s: float) -> bool:
-        return self._connected.wait(timeout_s)
+        """Until `connected` (after a reconnect: once the broker answered every resubscription)."""
+        return self._ready.wait(timeout_s)
+
+    def wait_disconnected(self, timeout_s: float) -> bool:
+        """Until the link is down (a broker stopped, a network cut)."""
+        return self._down.wait(timeout_s)
 
     @property
     def inbox_depth(self) -> int:
@@ -412,6 +421,8 @@ class BusClient:
             if self._connected.is_set():
                 delay = self._backoff_s[0]
             self._connected.clear()
+            self._ready.clear()
+            self._down.set()
             if self._stopping.is_set():
                 return
             # Full jitter in [delay/2, delay]: many nodes restarting together spread out.
@@ -568,12 +579,15 @@ class BusClient:
             self._stamper.new_session(self.session)
         self.figures.connects += 1
         self._suback_pending.clear()
-        for subscription in self._subscriptions.values():
+        for subscription in list(self._subscriptions.values()):
             self._request_subscription(subscription)
+        self._down.clear()
+        self._connected.set()
         if self._announce:
             self.publish_state()
         log.debug("%s: connected to %s (session %d)", self.node_id, self.config.url, self.session)
-        self._connected.set()
+        if not self._suback_pending:
+            self._ready.set()
 
     def _on_disconnect(
         self,
@@ -584,6 +598,8 @@ class BusClient:
         properties: Properties | None,
     ) -> None:
         self._connected.clear()
+        self._ready.clear()
+        self._down.set()
         if not self._stopping.is_set():
             self.figures.disconnects += 1
             log.warning("%s: lost %s (%s); reconnecting", self.node_id, self.config.url, reason_code)
@@ -797,6 +813,8 @@ class BusClient:
             self._refuse(subscription, f"the broker answered {reason} (reason code {reason.value:#04x})")
         elif not subscription.granted.done():
             subscription.granted.set_result(reason)
+        if not self._suback_pending and self._connected.is_set():
+            self._ready.set()
 
     def _refuse(self, subscription: _Subscription, reason: str) -> None:
         self.figures.subscribe_refused += 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -61,7 +60,6 @@ def test_klv_stream_onto_the_bus_with_the_bad_packet_dead_lettered(broker) -> No
     with client(broker.url, "sub") as subscriber:
         subscriber.subscribe(topics.observation("video", source_id), received)
         subscriber.subscribe(topics.dead_letter(source_id), dead)
-        time.sleep(0.2)
         with KlvAdapter(source_id, BrokerConfig.from_url(broker.url)) as adapter:
             for packet in packets("realflight.bin"):
                 adapter.submit(packet)
