@@ -190,15 +190,52 @@ class ClientFigures:
 
 
 class _BufferedClient(mqtt.Client):
-    """paho's client reading the socket 64 KiB at a time. paho reads each packet with three or more
-    `recv` calls (command byte, length bytes, body); served from a buffer, one call covers hundreds
-    of messages. `_sock_recv` is paho 2.x's one read path; the network loop keeps reading while
-    `buffered` is non-zero, since select() cannot see these bytes."""
+    """paho's client with buffered socket I/O. paho reads each packet with three or more `recv`
+    calls (command byte, length bytes, body) and writes each packet with its own `send`; every
+    system call releases the GIL and may wait up to a switch interval to get it back, which is
+    what limits a Python client. Here one 64 KiB read serves hundreds of messages, and packets
+    are gathered and sent in one call per turn of the network loop.
+
+    `_sock_recv`, `_sock_send` and `_sock_close` are paho 2.x's only socket paths (private, so
+    paho is pinned below 3). The network loop keeps reading while `buffered` is non-zero (select()
+    cannot see those bytes) and calls `flush` after paho wrote."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._rx = b""
         self._rx_pos = 0
+        self._tx = bytearray()
+
+    def _sock_send(self, buf: bytes | bytearray) -> int:
+        self._tx += buf
+        return len(buf)
+
+    @property
+    def unsent(self) -> int:
+        return len(self._tx)
+
+    def flush(self) -> None:
+        """Send what paho wrote, as far as the socket takes it. A failing socket is left for the
+        next read to discover, so that paho handles the loss as it always does."""
+        while self._tx:
+            try:
+                sent = super()._sock_send(self._tx)
+            except BlockingIOError:
+                return
+            except OSError:
+                self._tx.clear()
+                return
+            del self._tx[:sent]
+
+    def _sock_close(self) -> None:
+        """paho closes right after writing a DISCONNECT: send what is gathered first."""
+        sock = self._sock
+        if sock is not None and self._tx:
+            with contextlib.suppress(OSError):
+                sock.settimeout(1.0)
+                sock.sendall(self._tx)
+        self._tx.clear()
+        super()._sock_close()
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if self._rx_pos >= len(self._rx):
@@ -214,9 +251,10 @@ class _BufferedClient(mqtt.Client):
     def buffered(self) -> int:
         return len(self._rx) - self._rx_pos
 
-    def drop_buffer(self) -> None:
-        """Forget what a dead connection left unread."""
+    def drop_buffers(self) -> None:
+        """Forget what a dead connection left unread or unsent."""
         self._rx, self._rx_pos = b"", 0
+        self._tx.clear()
 
 
 @dataclass
@@ -274,7 +312,7 @@ class BusClient:
         self._outbox_size = outbox_size
         self._inbox_size = inbox_size
         # Hand-over from any thread to the network thread, guarded by one condition.
-        self._handoff = threading.Condition()
+        self._handoff = threading.Condition(threading.Lock())
         self._outbox: deque[_Outgoing | _Control] = deque()
         self._unacked = 0  # QoS 1/2 messages handed over and not yet acknowledged
         self._waiters = 0
@@ -332,7 +370,6 @@ class BusClient:
         client.max_queued_messages_set(0)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_publish = self._on_publish
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         # With a write callback registered, paho queues packets instead of writing each at once;
@@ -412,7 +449,7 @@ class BusClient:
             try:
                 if self._announce:
                     self._set_will()
-                self._mqtt.drop_buffer()
+                self._mqtt.drop_buffers()
                 self._mqtt.connect(self.config.host, self.config.port, self.config.keepalive_s)
                 self._serve()
             except OSError as error:
@@ -445,9 +482,9 @@ class BusClient:
                 while self._writing or self._outbox:  # what was published before stop() goes out
                     self._take_outbox()
                 paho.disconnect()
-            elif not disconnecting and not paho.want_write():
+            elif not disconnecting and not paho.unsent:
                 self._take_outbox()
-            if paho.want_write() and paho.loop_write() != mqtt.MQTT_ERR_SUCCESS:
+            if not self._write():
                 return
             self._settle_acks()
             sock = paho.socket()
@@ -458,11 +495,11 @@ class BusClient:
                 self.figures.read_pauses += 1
             self._read_paused = paused
             pending = not paused and (paho.buffered > 0 or _ssl_pending(sock))
-            busy = pending or (self._writing and not paho.want_write())
+            busy = pending or (self._writing and not paho.unsent)
             timeout = 0.0 if busy else (0.01 if paused else max(0.0, next_misc - time.monotonic()))
             readable, writable, _ = select.select(
                 [self._wake_r] if paused else [sock, self._wake_r],
-                [sock] if paho.want_write() else [],
+                [sock] if paho.unsent else [],
                 [],
                 timeout,
             )
@@ -475,7 +512,7 @@ class BusClient:
                 self._push_inbox()
                 if rc != mqtt.MQTT_ERR_SUCCESS:
                     return
-            if writable and paho.loop_write() != mqtt.MQTT_ERR_SUCCESS:
+            if (writable or paho.want_write()) and not self._write():
                 return
             now = time.monotonic()
             if now >= next_misc:
@@ -485,6 +522,15 @@ class BusClient:
                 if self._announce and self._connected.is_set() and now >= next_state:
                     next_state = now + self._state_interval_s
                     self.publish_state()
+
+    def _write(self) -> bool:
+        """Let paho write its queued packets (into the gathering buffer), then send them. False
+        when paho found the connection lost."""
+        paho = self._mqtt
+        if paho.want_write() and paho.loop_write() != mqtt.MQTT_ERR_SUCCESS:
+            return False
+        paho.flush()
+        return True
 
     def _take_outbox(self) -> None:
         """Hand up to WRITE_BUDGET queued messages (and control requests) to paho."""
@@ -509,6 +555,8 @@ class BusClient:
                 log.error("%s: paho refused a publish to %s: %s", self.node_id, topic, error)
             if info is not None and info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
                 if qos > 0:
+                    if not self._inflight_mids:
+                        paho.on_publish = self._on_publish
                     self._inflight_mids.add(info.mid)
                 elif info.rc == mqtt.MQTT_ERR_NO_CONN:
                     self.figures.dropped_offline += 1
@@ -612,10 +660,13 @@ class BusClient:
         reason_code: ReasonCode,
         properties: Properties | None,
     ) -> None:
-        # paho reports QoS 0 messages too, once written: only tracked ids hold a window slot.
+        # paho reports QoS 0 messages too, once written, at the cost of a ReasonCode and a Properties
+        # each: the callback is set only while QoS 1/2 messages await their acknowledgement.
         if mid in self._inflight_mids:
             self._inflight_mids.discard(mid)
             self._acked += 1
+            if not self._inflight_mids:
+                client.on_publish = None
         if reason_code.is_failure:
             self.figures.refused_by_broker += 1
             log.error("%s: the broker refused publish %d: %s", self.node_id, mid, reason_code)
