@@ -381,6 +381,7 @@ class BusClient:
         """Connect (retrying with backoff); return once the broker accepted us and granted the
         subscriptions made before. Raises `ConnectError`, or `SubscribeError`."""
         deadline = time.monotonic() + timeout_s
+        requested = list(self._subscriptions.values())  # a refused one leaves this dict
         self._dispatcher.start()
         self._thread.start()
         if not self._ready.wait(timeout_s):
@@ -388,7 +389,7 @@ class BusClient:
             reason = self._first_connect_error or "no answer"
             raise ConnectError(f"could not connect to {self.config.url} within {timeout_s:g} s: {reason}")
         try:
-            for subscription in list(self._subscriptions.values()):
+            for subscription in requested:
                 self._await_grant(subscription, max(0.0, deadline - time.monotonic()))
         except BusError:
             self.stop()
