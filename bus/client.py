@@ -521,6 +521,9 @@ class BusClient:
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout=5.0)
         self._stop_dispatcher()
+        if not self._thread.is_alive():
+            self._wake_r.close()
+            self._wake_w.close()
 
     def _stop_dispatcher(self) -> None:
         with self._inbox_ready:
