@@ -18,6 +18,7 @@ import pytest
 from bus import topics
 from bus.client import BackpressureError, BrokerConfig, BusClient, BusError, ConnectError, Delivery, SubscribeError
 from bus.codec import DecodeError
+from bus.recording import RecordingError
 from bus.schema import Envelope, GeoPoint, NodeState, PositionReport, Source, SourceKind
 from nodes.broker import LocalMosquitto
 from nodes.fusion import FusionService
@@ -35,7 +36,7 @@ def report(source_id: str, lat: float = 54.0) -> PositionReport:
 
 
 def test_every_bus_error_has_one_base() -> None:
-    for error in (BackpressureError, ConnectError, SubscribeError, DecodeError):
+    for error in (BackpressureError, ConnectError, SubscribeError, DecodeError, RecordingError):
         assert issubclass(error, BusError)
 
 
