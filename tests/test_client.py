@@ -202,3 +202,37 @@ def test_fusion_runs_the_smoke_scenario_over_tls_for_a_minute_without_a_disconne
         figures = fusion.client.figures
         assert (figures.connects, figures.disconnects) == (1, 0)
         assert fusion.core.figures.accepted > 100
+
+
+@pytest.mark.parametrize("qos", [0, 1])
+def test_large_messages_span_reads_intact(broker, qos: int) -> None:
+    """Payloads bigger than one 64 KiB read, between small ones: the client's own framing."""
+    _large_messages_arrive_intact(BrokerConfig.from_url(broker.url), qos)
+
+
+def test_large_messages_span_tls_records_intact(tmp_path: Path) -> None:
+    with tls_mosquitto(tmp_path) as config:
+        _large_messages_arrive_intact(config, 1)
+
+
+def _large_messages_arrive_intact(config: BrokerConfig, qos: int) -> None:
+    arrived: list[bytes] = []
+    done = threading.Event()
+    sizes = [10, 300_000, 20, 70_000, 5, 1_000_000 - 200]
+
+    def on_raw(msg: object) -> None:
+        arrived.append(bytes(msg.payload))  # type: ignore[attr-defined]
+        if len(arrived) == len(sizes):
+            done.set()
+
+    topic = topics.observation("position", unique("big"))
+    with (
+        BusClient(unique("sub"), SourceKind.TOOL, config) as subscriber,
+        BusClient(unique("pub"), SourceKind.TOOL, config) as publisher,
+    ):
+        subscriber.subscribe_raw(topic, on_raw, qos=qos)
+        payloads = [bytes([i]) * size for i, size in enumerate(sizes)]
+        for payload in payloads:
+            publisher.publish_raw(topic, payload, qos=qos)
+        assert done.wait(10)
+    assert arrived == payloads
