@@ -1,8 +1,8 @@
 """The adapter SDK: subclass `Adapter`, declare the source kind, implement `translate`.
 
-The base class does the rest: the connection (birth and last will through `BusClient`), per-source
-`seq` and `session` numbers, batching, backpressure with a bounded queue and a counted drop policy,
-dead-lettering of native records that fail to translate, and clean shutdown.
+The base class does the rest: the connection (birth and last will through `BusClient`, which also
+stamps each message's `seq`, `session` and `msg_id`), batching, backpressure with a bounded queue
+and a counted drop policy, dead-lettering of native records that fail to translate, and clean shutdown.
 
     class AcmeRadar(Adapter[bytes]):
         kind = "sensor"
@@ -14,9 +14,10 @@ dead-lettering of native records that fail to translate, and clean shutdown.
     with AcmeRadar("acme-radar-1", BrokerConfig.from_url("mqtt://127.0.0.1:1883")) as adapter:
         adapter.submit(scan_bytes)    # never blocks; returns False if the oldest record was dropped
 
-`SourceTranslator` is the one step from a native record to stamped envelopes (or a rejection): the
+`SourceTranslator` is the one step from a native record to envelopes (or a rejection): the
 publishing thread runs it, and so does anything that turns native data into messages without a
-broker (`rampart sim --out`, `nodes.sim.scenario_messages`).
+broker (`rampart sim --out`, `nodes.sim.scenario_messages`). Stamping is the publisher's: the
+client's live, a `bus.envelope.Stamper` per source offline.
 """
 
 from __future__ import annotations
@@ -28,13 +29,12 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import ClassVar, Generic, TypeVar
 
 from adapters.errors import NativeFormatError
 from bus import topics
 from bus.client import BrokerConfig, BusClient
-from bus.envelope import Stamper
 from bus.schema import DeadLetter, Envelope, ObservationKind, Source, SourceKind, utc_now
 
 log = logging.getLogger(__name__)
@@ -54,30 +54,33 @@ class AdapterFigures:
 
 @dataclass(frozen=True, slots=True)
 class Translation:
-    """What one native record became: its stamped observations, or the reason it was rejected."""
+    """What one native record became: its observations, or the reason it was rejected."""
 
     envelopes: tuple[Envelope, ...] = ()
     rejection: str | None = None
 
 
 class SourceTranslator(Generic[N]):
-    """Translate-and-stamp for one source, pure (no I/O, no clock unless `sent_at` is given).
+    """Translate one source's native records, pure (no I/O, no clock): every observation the
+    adapter's `translate` returned (one or several), moved by `time_shift`, or the reason of its
+    NativeFormatError. `time_shift` makes a simulation or a replay look live."""
 
-    Holds the adapter's `translate` and a `Stamper`; each record gives every observation the
-    translation returned (one or several), stamped in order, or the NativeFormatError's reason.
-    """
-
-    def __init__(self, translate: Callable[[N], Envelope | Iterable[Envelope]], stamper: Stamper) -> None:
+    def __init__(
+        self, translate: Callable[[N], Envelope | Iterable[Envelope]], time_shift: timedelta = timedelta(0)
+    ) -> None:
         self.translate = translate
-        self.stamper = stamper
+        self.time_shift = time_shift
 
-    def __call__(self, native: N, sent_at: datetime | None = None) -> Translation:
+    def __call__(self, native: N) -> Translation:
         try:
             translated = self.translate(native)
             observations = [translated] if isinstance(translated, Envelope) else list(translated)
         except NativeFormatError as error:
             return Translation(rejection=str(error))
-        return Translation(tuple(self.stamper.stamp(observation, sent_at=sent_at) for observation in observations))
+        if self.time_shift:
+            shift = self.time_shift
+            observations = [o.model_copy(update={"time": o.time + shift}) for o in observations]
+        return Translation(tuple(observations))
 
 
 class Adapter(ABC, Generic[N]):
@@ -102,7 +105,7 @@ class Adapter(ABC, Generic[N]):
         self.client = BusClient(
             source_id, self.source.kind, broker, role=f"adapter:{self.integration}", state_figures=self._state_figures
         )
-        self.translator = SourceTranslator(self.translate, Stamper(source_id, self.client.session, time_shift))
+        self.translator = SourceTranslator(self.translate, time_shift)
         self._queue: deque[N] = deque()
         self._queue_size = queue_size
         self._batch_size = batch_size
@@ -176,15 +179,12 @@ class Adapter(ABC, Generic[N]):
                 self._ready.notify_all()
 
     def _publish_one(self, native: N) -> None:
-        stamper = self.translator.stamper
-        if stamper.session != self.client.session:
-            stamper.new_session(self.client.session)
-        translation = self.translator(native, sent_at=utc_now())
+        translation = self.translator(native)
         if translation.rejection is not None:
             self._reject(native, translation.rejection)
             return
         for observation in translation.envelopes:
-            self.client.publish(self.topic, observation)
+            self.client.publish(self.topic, observation)  # the client stamps seq, session, msg_id
             self.figures.published += 1
 
     def _reject(self, native: N, reason: str) -> None:
@@ -198,12 +198,9 @@ class Adapter(ABC, Generic[N]):
         else:
             original, content_type = repr(native).encode(), "text/x-python-repr"
         payload = original[:65536]  # the schema's limit; size and digest are of the whole record
-        now = utc_now()
         letter = DeadLetter(
             source=self.source,
-            session=self.client.session,
-            time=now,
-            sent_at=now,
+            time=utc_now(),
             original_topic=self.topic,
             reason=reason,
             content_type=content_type,

@@ -5,15 +5,15 @@
    every return code is checked, at most 100 in flight (max_inflight_messages_set, as BusClient) and
    at most 10,000 unacknowledged (as BusClient's default window); the publisher waits when it is full.
 2. typed: model -> codec.encode -> BusClient.publish -> broker -> BusClient.subscribe ->
-   codec.decode_on_topic -> handler. The same PositionReport model object is encoded again for every
-   message (`--fresh` stamps a new copy per message with bus.envelope.Stamper, as adapters do).
+   codec.decode_on_topic -> handler (on the client's dispatcher thread). The client stamps (seq,
+   session, msg_id, sent_at: a new copy) and encodes the same PositionReport model for every message.
 3. encode/decode microseconds for every message type in bus.schema.MESSAGE_TYPES, msgpack and JSON.
 
 msg/s is end to end: from the first publish to the last receive. Both paths run in this one process
 (publisher, subscriber and their network threads share the GIL); the broker is a LocalMosquitto with
 the repository's mosquitto.conf unless --broker is given.
 
-Usage: python bench/bus_throughput.py [--count N] [--qos 0 1] [--broker URL] [--fresh] [--only bus|codec]
+Usage: python bench/bus_throughput.py [--count N] [--qos 0 1] [--broker URL] [--only bus|codec]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from importlib.metadata import version
 import paho.mqtt.client as mqtt
 
 from bus import codec, schema, topics
-from bus.client import BrokerConfig, BusClient, Delivery
+from bus.client import BrokerConfig, BusClient
 from bus.envelope import Stamper
 from bus.schema import (
     BoundingBox,
@@ -56,8 +56,8 @@ from bus.schema import (
 )
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, 123456, tzinfo=UTC)
-PROBE_SEQ = 2**62
-"""A probe message proves the subscription is live before the clock starts; handlers skip it."""
+PROBE = "probe"
+"""A probe message (this platform id) proves the subscription is live before the clock starts; handlers skip it."""
 RAW_INFLIGHT = 100
 """Same as BusClient: `max_inflight_messages_set(100)`."""
 RAW_WINDOW = 10_000
@@ -396,35 +396,32 @@ def run_raw(config: BrokerConfig, payload: bytes, probe: bytes, count: int, qos:
     return Run("raw paho", qos, count, counter.count, seconds, publish_s, note)
 
 
-def run_typed(config: BrokerConfig, model: schema.PositionReport, count: int, qos: int, fresh: bool) -> Run:
+def run_typed(config: BrokerConfig, model: schema.PositionReport, count: int, qos: int) -> Run:
     tag = f"{os.getpid()}-{next(_run_ids)}"
-    topic = topics.observation("position", model.source.id)
+    source_id = f"bench-typed-pub-{tag}"  # the client stamps messages of its own source only
+    model = model.model_copy(update={"source": Source(id=source_id, kind=SourceKind.POSITION)})
+    topic = topics.observation("position", source_id)
     counter = Counter(count)
 
-    def handler(message: schema.Envelope, delivery: Delivery) -> None:
-        if message.seq == PROBE_SEQ:
+    def handler(message: schema.Envelope, delivery: object) -> None:
+        if isinstance(message, schema.PositionReport) and message.platform_id == PROBE:
             counter.probe.set()
             return
         counter.hit()
 
     sub = BusClient(f"bench-typed-sub-{tag}", SourceKind.TOOL, config)
     sub.subscribe(topic, handler, qos=qos)  # before start: subscribed in on_connect
-    pub = BusClient(f"bench-typed-pub-{tag}", SourceKind.POSITION, config)
+    pub = BusClient(source_id, SourceKind.POSITION, config)
     sub.start()
     pub.start()
-    probe = model.model_copy(update={"seq": PROBE_SEQ})
+    probe = model.model_copy(update={"platform_id": PROBE})
     wait_for_probe(counter, lambda: pub.publish(topic, probe, qos=1))
     pub.wait_acknowledged(5.0)
 
     publish = pub.publish
     started = time.perf_counter()
-    if fresh:
-        stamp = Stamper(model.source.id, session=pub.session).stamp
-        for _ in range(count):
-            publish(topic, stamp(model), qos)
-    else:
-        for _ in range(count):
-            publish(topic, model, qos)
+    for _ in range(count):
+        publish(topic, model, qos)
     publish_s = time.perf_counter() - started
     counter.wait()
     seconds = (counter.last or time.perf_counter()) - started
@@ -437,8 +434,7 @@ def run_typed(config: BrokerConfig, model: schema.PositionReport, count: int, qo
         notes.append(f"rejected {sum(sub.figures.rejected.values())}, handler errors {sub.figures.handler_errors}")
     pub.stop()
     sub.stop()
-    label = "typed (fresh)" if fresh else "typed"
-    return Run(label, qos, count, counter.count, seconds, publish_s, "; ".join(notes))
+    return Run("typed", qos, count, counter.count, seconds, publish_s, "; ".join(notes))
 
 
 def print_runs(runs: list[Run]) -> None:
@@ -501,7 +497,7 @@ def print_codec_costs() -> None:
     stamp_us = per_call_us(lambda: stamper.stamp(report))
     print(
         f"PositionReport extras: decode_on_topic {on_topic_us:.1f} us (what a subscriber runs), "
-        f"Stamper.stamp {stamp_us:.1f} us (what --fresh adds per message)"
+        f"Stamper.stamp {stamp_us:.1f} us (what BusClient.publish adds per message)"
     )
 
 
@@ -524,13 +520,12 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100_000, help="messages per run (default 100000)")
     parser.add_argument("--qos", type=int, nargs="+", default=[0, 1], choices=[0, 1, 2])
     parser.add_argument("--broker", help="mqtt://host:port of a running broker (default: start a LocalMosquitto)")
-    parser.add_argument("--fresh", action="store_true", help="typed path: also a run stamping a new model per message")
     parser.add_argument("--only", choices=["bus", "codec"], help="run only the bus runs or only the codec costs")
     args = parser.parse_args()
 
     model = position_report()
     payload = codec.encode(model)
-    probe = codec.encode(model.model_copy(update={"seq": PROBE_SEQ}))
+    probe = codec.encode(model.model_copy(update={"platform_id": PROBE}))
     print(
         f"python {platform.python_version()}, paho-mqtt {version('paho-mqtt')}, pydantic {version('pydantic')}, "
         f"msgpack {version('msgpack')}, {os.cpu_count()} CPUs"
@@ -550,18 +545,15 @@ def main() -> None:
         print(f"broker: {where}")
         print(
             f"payload: PositionReport, {len(payload)} bytes msgpack; {args.count} messages per run; "
-            f"typed path re-encodes {'a fresh stamped copy' if args.fresh else 'the same model object'} per message"
+            "typed path stamps and encodes the same model object per message"
         )
         runs: list[Run] = []
         try:
             for qos in args.qos:
                 runs.append(run_raw(config, payload, probe, args.count, qos))
                 print(f"  done: {runs[-1].path} QoS {qos}: {runs[-1].rate:.0f} msg/s", flush=True)
-                runs.append(run_typed(config, model, args.count, qos, fresh=False))
+                runs.append(run_typed(config, model, args.count, qos))
                 print(f"  done: {runs[-1].path} QoS {qos}: {runs[-1].rate:.0f} msg/s", flush=True)
-                if args.fresh:
-                    runs.append(run_typed(config, model, args.count, qos, fresh=True))
-                    print(f"  done: {runs[-1].path} QoS {qos}: {runs[-1].rate:.0f} msg/s", flush=True)
         finally:
             if broker is not None:
                 broker.close()

@@ -604,7 +604,7 @@ def run_throughput(
                     position=GeoPoint(lat=LAT0, lon=LON0, hae_m=0.0),
                     ce_m=3.0,
                 )
-                sentinel.publish(topics.observation("position", end_source), report)
+                sentinel.publish_raw(topics.observation("position", end_source), codec.encode(report))  # as stamped
             sentinel.wait_acknowledged(10)
         if not done.wait(args.stress_timeout):
             notes.append(f"the sentinel's update never arrived within {args.stress_timeout:g} s")

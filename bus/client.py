@@ -2,51 +2,79 @@
 
 What it adds to paho, and why:
 * configuration by URL (`mqtt://user:pass@host:1883`, `mqtts://...`) and `RAMPART_*` variables;
-* its own network thread that reconnects with exponential backoff and jitter, so a fleet of nodes
-  does not hammer a restarted broker in lock step;
-* a retained birth `NodeState` on the node's state topic, and a last will that marks it offline;
-  `session` increments at every connect (like Sparkplug's bdSeq);
+* one network thread owns the paho client and its socket: paho is not thread-safe, and a publish
+  from another thread while the network thread reads breaks TLS connections. Publishers hand their
+  encoded messages over through a bounded queue and a wake-up socket;
+* handlers run on a dispatcher thread, fed by a bounded inbox, so a slow handler never stalls the
+  network thread (keepalives, acknowledgements, publishing). When the inbox is full the network
+  thread stops reading (the broker queues for us) and QoS 0 messages that still arrive are dropped
+  and counted;
+* reconnection with exponential backoff and jitter, so a fleet of nodes does not hammer a restarted
+  broker in lock step;
+* a retained birth `NodeState` carrying the client's and the node's figures, and a last will that
+  marks it offline; `session` increments at every connect (like Sparkplug's bdSeq), and every
+  message the client stamps numbers `seq` consecutively within it;
 * flow control: QoS 1/2 publishes wait for a free slot in a bounded window of unacknowledged
   messages, and raise `BackpressureError` when none frees up in time (paho alone would refuse
   silently with a return code once 65,535 are pending);
+* `subscribe` returns once the broker granted the subscription and raises `SubscribeError` with
+  the broker's reason code when it did not;
 * inbound messages that fail to decode never reach a handler: they are counted per source, logged
   once per source with the reason, and republished to `rampart/v1/deadletter/{source_id}`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
 import os
 import random
+import select
+import socket
 import ssl
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import asdict, dataclass, field, replace
 from importlib.metadata import version
-from typing import TypeVar
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from bus import codec, topics
+from bus.envelope import Stamper
+from bus.errors import BackpressureError, BusError, ConnectError, SubscribeError
 from bus.schema import DeadLetter, Envelope, NodeState, Source, SourceKind, utc_now
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "BackpressureError",
+    "BrokerConfig",
+    "BusClient",
+    "BusError",
+    "ClientFigures",
+    "ConnectError",
+    "Delivery",
+    "SubscribeError",
+]
 
-M = TypeVar("M", bound=Envelope)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """How a message arrived: its topic, whether it is a retained copy sent because we subscribed
-    (a late joiner's catch-up, not live traffic), and when it was received (`time.monotonic()`)."""
+    (a late joiner's catch-up, not live traffic), and when the network thread read it
+    (`time.monotonic()`), so that time spent waiting in the inbox counts as latency."""
 
     topic: str
     retained: bool
@@ -55,13 +83,18 @@ class Delivery:
 
 Handler = Callable[[Envelope, Delivery], None]
 RawHandler = Callable[[mqtt.MQTTMessage], None]
+_Route = Callable[[mqtt.MQTTMessage, float], None]
+_Outgoing = tuple[str, bytes, int, bool, Properties | None]
+_Control = Callable[[], None]
 
 DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
 MAX_DEAD_LETTER_PAYLOAD = 64 * 1024
-
-
-class BackpressureError(RuntimeError):
-    """A QoS 1/2 publish found the window of unacknowledged messages full for too long."""
+RECV_CHUNK = 64 * 1024
+WRITE_BUDGET = 512
+"""Messages handed to paho per turn of the network loop, so reads and acknowledgements interleave."""
+ROUTE_CACHE_SIZE = 4096
+MISC_PERIOD_S = 0.5
+"""How often the network loop runs paho's keepalive bookkeeping and the periodic node state."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,21 +159,229 @@ class BrokerConfig:
 
 @dataclass
 class ClientFigures:
-    """What a client counts; services publish these in their NodeState."""
+    """What a client counts; every field goes into the node's state as `bus_<name>`."""
 
     published: int = 0
     received: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
+    """Messages that failed to decode, per source (dead-lettered)."""
     handler_errors: int = 0
     connects: int = 0
+    disconnects: int = 0
+    """Connections lost without our asking."""
     backpressure_waits: int = 0
     refused_by_broker: int = 0
+    publish_errors: int = 0
+    """Messages paho would not take (logged): the publisher has already returned."""
+    subscribe_refused: int = 0
     dropped_offline: int = 0
     """QoS 0 messages published while disconnected (QoS 1/2 ones are queued and resent)."""
+    inbox_peak: int = 0
+    inbox_dropped: int = 0
+    """QoS 0 messages that arrived while the inbox was full."""
+    read_pauses: int = 0
+    """Times the network thread stopped reading because the inbox was full."""
+
+    def as_state(self, inbox_depth: int) -> dict[str, float]:
+        figures = {f"bus_{name}": value for name, value in asdict(self).items() if name != "rejected"}
+        figures["bus_rejected"] = sum(self.rejected.values())
+        figures["bus_inbox_depth"] = inbox_depth
+        return figures
+
+
+class _BufferedClient(mqtt.Client):
+    """paho's client with buffered socket I/O and a fast path for plain PUBLISH packets.
+
+    paho reads each packet with three or more `recv` calls and writes each with its own `send`;
+    every system call releases the GIL and may wait a switch interval to get it back. paho also
+    builds a `Properties` object (~13 us) for every MQTT 5 PUBLISH it parses, and a message-info
+    object with its own `Condition` for every publish. Here one 64 KiB `recv` serves hundreds of
+    packets and one `send` per turn of the network loop carries everything written meanwhile.
+    PUBLISH packets at QoS 0/1 without properties, the bulk of the traffic, are framed here
+    (incoming: parsed and acknowledged; outgoing QoS 0: built); everything else (CONNACK, SUBACK,
+    PUBACKs for our QoS 1 messages, pings, QoS 2, packets with properties) goes through paho,
+    which keeps the session state. paho is handed whole packets only, so it is never left half way
+    through one.
+
+    `_sock_recv`, `_sock_send` and `_sock_close` are paho 2.x's only socket paths (private, hence
+    paho pinned below 3)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._mqtt5 = kwargs.get("protocol") == mqtt.MQTTv5
+        self._rx = b""
+        self._rx_pos = 0
+        self._rx_end: int | None = None  # while paho reads one packet: where it ends
+        self._tx = bytearray()
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        end = len(self._rx) if self._rx_end is None else self._rx_end
+        if self._rx_pos >= end:
+            if self._rx_end is not None:
+                raise BlockingIOError  # paho has its packet; the next is ours
+            data = super()._sock_recv(RECV_CHUNK)
+            if not data:
+                return data
+            self._rx, self._rx_pos, end = data, 0, len(data)
+        start = self._rx_pos
+        self._rx_pos = min(start + bufsize, end)
+        return self._rx[start : self._rx_pos]
+
+    def _sock_send(self, buf: bytes | bytearray) -> int:
+        self._tx += buf
+        return len(buf)
+
+    @property
+    def whole_packet_buffered(self) -> bool:
+        """A whole packet waits in the buffer (left when the inbox filled up): select() cannot see it."""
+        size = len(self._rx)
+        return self._rx_pos < size and _frame(self._rx, self._rx_pos, size)[1] <= size
+
+    @property
+    def unsent(self) -> int:
+        return len(self._tx)
+
+    def drop_buffers(self) -> None:
+        """Forget what a dead connection left unread or unsent."""
+        self._rx, self._rx_pos, self._rx_end = b"", 0, None
+        self._tx.clear()
+
+    def read(self, deliver: Callable[[mqtt.MQTTMessage], None], room: Callable[[], bool]) -> MQTTErrorCode:
+        """Read what the socket has and handle every whole packet, while `room()`: plain PUBLISH
+        packets go to `deliver` (QoS 1 acknowledged), others through paho (whose `on_message`
+        delivers the rest). A failing socket is left to paho, which handles the loss."""
+        try:
+            data = super()._sock_recv(RECV_CHUNK)
+        except BlockingIOError:
+            data = None
+        except OSError:
+            return self.loop_read()
+        if data == b"":
+            return self.loop_read()
+        if data:
+            self._rx = self._rx[self._rx_pos :] + data if self._rx_pos < len(self._rx) else data
+            self._rx_pos = 0
+        rx, pos = self._rx, self._rx_pos
+        size = len(rx)
+        while pos < size and room():
+            body, end = _frame(rx, pos, size)
+            if end > size:
+                break  # the rest of this packet is still on its way
+            command = rx[pos]
+            if command >> 4 == 3 and (command >> 1) & 3 < 2:
+                message = self._parse_publish(rx, command, body, end)
+                if message is not None:
+                    pos = self._rx_pos = end
+                    if message.qos == 1:
+                        self._tx += b"\x40\x02" + message.mid.to_bytes(2, "big")
+                    deliver(message)
+                    continue
+            self._rx_pos, self._rx_end = pos, min(end, size)
+            try:
+                rc = self.loop_read()
+            finally:
+                self._rx_end = None
+            pos = self._rx_pos
+            if rc != mqtt.MQTT_ERR_SUCCESS or self._sock is None:
+                return rc
+        self._rx_pos = pos
+        return mqtt.MQTT_ERR_SUCCESS
+
+    def _parse_publish(self, rx: bytes, command: int, start: int, end: int) -> mqtt.MQTTMessage | None:
+        """A PUBLISH body as a message, or None when paho should parse it (properties, oddities)."""
+        qos = (command >> 1) & 3
+        topic_end = start + 2 + int.from_bytes(rx[start : start + 2], "big")
+        pos = topic_end
+        mid = 0
+        if qos:
+            mid = int.from_bytes(rx[pos : pos + 2], "big")
+            pos += 2
+        if self._mqtt5:
+            if pos >= end or rx[pos] != 0:
+                return None  # properties (a content type, a topic alias, ...): paho's job
+            pos += 1
+        if topic_end == start + 2 or pos > end:
+            return None
+        message = mqtt.MQTTMessage(mid, rx[start + 2 : topic_end])
+        message.payload = rx[pos:end]
+        message.qos = qos
+        message.retain = bool(command & 1)
+        message.dup = bool(command & 8)
+        return message
+
+    def publish_plain(self, topic: str, payload: bytes, retain: bool) -> None:
+        """A QoS 0 PUBLISH without properties, built here; paho's queued packets go first."""
+        if self.want_write():
+            self.loop_write()
+        name = topic.encode()
+        length = 2 + len(name) + self._mqtt5 + len(payload)
+        header = bytearray((0x31 if retain else 0x30,))
+        while True:
+            byte, length = length & 0x7F, length >> 7
+            header.append(byte | 0x80 if length else byte)
+            if not length:
+                break
+        tx = self._tx
+        tx += header
+        tx += len(name).to_bytes(2, "big")
+        tx += name
+        if self._mqtt5:
+            tx.append(0)
+        tx += payload
+
+    def flush(self) -> None:
+        """Send what was written, as far as the socket takes it. A failing socket is left for the
+        next read to discover, so that paho handles the loss as it always does."""
+        while self._tx:
+            try:
+                sent = super()._sock_send(self._tx)
+            except BlockingIOError:
+                return
+            except OSError:
+                self._tx.clear()
+                return
+            del self._tx[:sent]
+
+    def _sock_close(self) -> None:
+        """paho closes right after writing a DISCONNECT: send what is gathered first."""
+        sock = self._sock
+        if isinstance(sock, socket.socket) and self._tx:
+            with contextlib.suppress(OSError):
+                sock.settimeout(1.0)
+                sock.sendall(self._tx)
+        self._tx.clear()
+        super()._sock_close()
+
+
+def _frame(rx: bytes, pos: int, size: int) -> tuple[int, int]:
+    """Where the body of the packet at `pos` starts and where the packet ends (beyond `size`:
+    not all here yet)."""
+    length, shift, index = 0, 0, pos + 1
+    while index < size and shift <= 21:
+        byte = rx[index]
+        index += 1
+        length |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return index, index + length
+        shift += 7
+    if shift > 21:
+        return index, index  # malformed length: paho reports the protocol error
+    return index, size + 1
+
+
+@dataclass
+class _Subscription:
+    topic_filter: str
+    qos: int
+    route: _Route
+    granted: Future[ReasonCode] = field(default_factory=Future)
 
 
 class BusClient:
-    """One node's connection to the bus. Use as a context manager, or `start()` / `stop()`."""
+    """One node's connection to the bus. Use as a context manager, or `start()` / `stop()`.
+
+    Thread-safe: `publish*` and `subscribe*` may be called from any thread; handlers run on the
+    client's dispatcher thread, one at a time."""
 
     def __init__(
         self,
@@ -152,6 +393,9 @@ class BusClient:
         content_type: str = codec.MSGPACK,
         max_unacked: int = 10_000,
         publish_timeout_s: float = 10.0,
+        subscribe_timeout_s: float = 10.0,
+        inbox_size: int = 10_000,
+        outbox_size: int = 10_000,
         backoff_s: tuple[float, float] = (0.2, 10.0),
         state_figures: Callable[[], dict[str, float]] | None = None,
         session_base: int | None = None,
@@ -169,27 +413,58 @@ class BusClient:
         # Sessions count connects from a per-process base (milliseconds since the epoch by default),
         # so a restarted process never reuses a session number, and so never a derived msg_id.
         self.session = int(time.time() * 1000) if session_base is None else session_base
+        self._stamper = Stamper(node_id, self.session)
         self._publish_timeout_s = publish_timeout_s
+        self._subscribe_timeout_s = subscribe_timeout_s
         self._backoff_s = backoff_s
         self._state_figures = state_figures or dict
         self._state_interval_s = state_interval_s
         self._announce = announce
         self._max_unacked = max_unacked
-        self._unacked: deque[mqtt.MQTTMessageInfo] = deque()
-        self._unacked_lock = threading.Lock()
-        self._subscriptions: dict[str, int] = {}
-        self._connected = threading.Event()
+        self._outbox_size = outbox_size
+        self._inbox_size = inbox_size
+        # Hand-over from any thread to the network thread, guarded by one condition.
+        self._handoff = threading.Condition(threading.Lock())
+        self._outbox: deque[_Outgoing | _Control] = deque()
+        self._unacked = 0  # QoS 1/2 messages handed over and not yet acknowledged
+        self._waiters = 0
+        self._wake_sent = False
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        # Network thread only.
+        self._writing: deque[_Outgoing | _Control] = deque()
+        self._inflight_mids: set[int] = set()
+        self._acked = 0
+        self._suback_pending: dict[int, _Subscription] = {}
+        self._received_batch: list[tuple[mqtt.MQTTMessage, float]] = []
+        # Subscriptions are changed by the network thread (or before it starts); the dispatcher
+        # reads immutable snapshots of them.
+        self._subscriptions: dict[str, _Subscription] = {}
+        self._routes: tuple[_Subscription, ...] = ()
+        self._route_cache: dict[str, tuple[_Route, ...]] = {}
+        # Inbox from the network thread to the dispatcher.
+        self._inbox: deque[tuple[mqtt.MQTTMessage, float]] = deque()
+        self._inbox_ready = threading.Condition()
+        self._dispatcher_idle = False
+        self._read_paused = False
+        self._connected = threading.Event()  # the broker accepted us
+        self._ready = threading.Event()  # ... and granted (or refused) every subscription again
+        self._down = threading.Event()
+        self._down.set()
         self._stopping = threading.Event()
+        self._dispatch_stopping = False
         self._first_connect_error: str | None = None
         self._logged_sources: set[str] = set()
         self._thread = threading.Thread(target=self._run, name=f"mqtt-{node_id}", daemon=True)
+        self._dispatcher = threading.Thread(target=self._dispatch, name=f"dispatch-{node_id}", daemon=True)
         self._mqtt = self._make_paho_client()
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
-    def _make_paho_client(self) -> mqtt.Client:
-        client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
+    def _make_paho_client(self) -> _BufferedClient:
+        client = _BufferedClient(
+            CallbackAPIVersion.VERSION2,
             client_id=self.node_id,
             protocol=mqtt.MQTTv5 if self.config.mqtt5 else mqtt.MQTTv311,
             reconnect_on_failure=False,
@@ -207,30 +482,55 @@ class BusClient:
         client.max_queued_messages_set(0)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_publish = self._on_publish
-        client.on_message = self._on_unrouted_message
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        # With a write callback registered, paho queues packets instead of writing each at once;
+        # the network loop writes them in one go.
+        client.on_socket_register_write = _ignore_socket
         return client
 
     def start(self, timeout_s: float = 10.0) -> BusClient:
-        """Connect (retrying with backoff) and return once the broker accepted us."""
+        """Connect (retrying with backoff); return once the broker accepted us and granted the
+        subscriptions made before. Raises `ConnectError`, or `SubscribeError`."""
+        deadline = time.monotonic() + timeout_s
+        requested = list(self._subscriptions.values())  # a refused one leaves this dict
+        self._dispatcher.start()
         self._thread.start()
-        if not self._connected.wait(timeout_s):
+        if not self._ready.wait(timeout_s):
             self.stop()
             reason = self._first_connect_error or "no answer"
-            raise ConnectionError(f"could not connect to {self.config.url} within {timeout_s:g} s: {reason}")
+            raise ConnectError(f"could not connect to {self.config.url} within {timeout_s:g} s: {reason}")
+        try:
+            for subscription in requested:
+                self._await_grant(subscription, max(0.0, deadline - time.monotonic()))
+        except BusError:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
-        """Mark the node offline (retained), disconnect cleanly and end the network thread."""
+        """Mark the node offline (retained), disconnect cleanly, end both threads."""
+        if not self._thread.is_alive():
+            self._stop_dispatcher()
+            return
         if self._connected.is_set() and self._announce:
-            info = self.publish_raw(
-                topics.node_state(self.node_id), codec.encode(self._state(online=False)), qos=1, retain=True
-            )
-            info.wait_for_publish(timeout=2.0)
+            self._send(topics.node_state(self.node_id), self._state(online=False), 1, True, wait=False)
+            self.wait_acknowledged(2.0)
         self._stopping.set()
-        self._mqtt.disconnect()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+        self._wake()
+        if threading.current_thread() is not self._thread:
             self._thread.join(timeout=5.0)
+        self._stop_dispatcher()
+        if not self._thread.is_alive():
+            self._wake_r.close()
+            self._wake_w.close()
+
+    def _stop_dispatcher(self) -> None:
+        with self._inbox_ready:
+            self._dispatch_stopping = True
+            self._inbox_ready.notify()
+        if self._dispatcher.is_alive() and threading.current_thread() is not self._dispatcher:
+            self._dispatcher.join(timeout=5.0)
 
     def __enter__(self) -> BusClient:
         return self.start()
@@ -240,38 +540,168 @@ class BusClient:
 
     @property
     def connected(self) -> bool:
-        return self._connected.is_set()
+        """Connected, with every subscription renewed: what is published now reaches our handlers."""
+        return self._ready.is_set()
 
     def wait_connected(self, timeout_s: float) -> bool:
-        return self._connected.wait(timeout_s)
+        """Until `connected` (after a reconnect: once the broker answered every resubscription)."""
+        return self._ready.wait(timeout_s)
+
+    def wait_disconnected(self, timeout_s: float) -> bool:
+        """Until the link is down (a broker stopped, a network cut)."""
+        return self._down.wait(timeout_s)
+
+    @property
+    def inbox_depth(self) -> int:
+        """Messages received and not yet handled."""
+        return len(self._inbox)
+
+    # --- the network thread ------------------------------------------------------------------------
 
     def _run(self) -> None:
-        """The network loop: paho's `loop()` until the link drops, then reconnect with backoff."""
+        """Connect, serve the connection until it drops, back off, repeat; until stopped."""
         delay = self._backoff_s[0]
         while not self._stopping.is_set():
             try:
                 if self._announce:
                     self._set_will()
+                self._mqtt.drop_buffers()
                 self._mqtt.connect(self.config.host, self.config.port, self.config.keepalive_s)
-                next_state = time.monotonic() + self._state_interval_s
-                while self._mqtt.loop(timeout=0.1) == mqtt.MQTT_ERR_SUCCESS:
-                    if self._connected.is_set():
-                        delay = self._backoff_s[0]
-                        if self._announce and time.monotonic() >= next_state:
-                            self.publish_state()
-                            next_state = time.monotonic() + self._state_interval_s
-                    if self._stopping.is_set():
-                        return
+                self._serve()
             except OSError as error:
                 self._first_connect_error = self._first_connect_error or str(error)
                 log.debug("%s: connect to %s failed: %s", self.node_id, self.config.url, error)
+            if self._connected.is_set():
+                delay = self._backoff_s[0]
             self._connected.clear()
+            self._ready.clear()
+            self._down.set()
+            if self._stopping.is_set():
+                return
             # Full jitter in [delay/2, delay]: many nodes restarting together spread out.
             if self._stopping.wait(delay * random.uniform(0.5, 1.0)):
                 return
             delay = min(delay * 2, self._backoff_s[1])
 
+    def _serve(self) -> None:
+        """One connection's life: hand queued messages to paho, read, write, keep alive."""
+        paho = self._mqtt
+        next_misc = time.monotonic() + MISC_PERIOD_S
+        next_state = time.monotonic() + self._state_interval_s
+        disconnecting = False
+        while True:
+            sock = paho.socket()
+            if sock is None:
+                return
+            if self._stopping.is_set() and not disconnecting:
+                disconnecting = True
+                while self._writing or self._outbox:  # what was published before stop() goes out
+                    self._take_outbox()
+                paho.disconnect()
+            elif not disconnecting and not paho.unsent:
+                self._take_outbox()
+            if not self._write():
+                return
+            self._settle_acks()
+            sock = paho.socket()
+            if sock is None:  # the DISCONNECT went out
+                return
+            paused = len(self._inbox) >= self._inbox_size
+            if paused and not self._read_paused:
+                self.figures.read_pauses += 1
+            self._read_paused = paused
+            pending = not paused and (paho.whole_packet_buffered or _ssl_pending(sock))
+            busy = pending or (self._writing and not paho.unsent)
+            timeout = 0.0 if busy else (0.01 if paused else max(0.0, next_misc - time.monotonic()))
+            readable, writable, _ = select.select(
+                [self._wake_r] if paused else [sock, self._wake_r],
+                [sock] if paho.unsent else [],
+                [],
+                timeout,
+            )
+            if self._wake_r in readable:
+                _drain_socket(self._wake_r)
+            if not paused and (sock in readable or pending):
+                rc = paho.read(self._deliver, self._inbox_has_room)
+                self._push_inbox()
+                if rc != mqtt.MQTT_ERR_SUCCESS:
+                    return
+            if (writable or paho.want_write()) and not self._write():
+                return
+            now = time.monotonic()
+            if now >= next_misc:
+                next_misc = now + MISC_PERIOD_S
+                if paho.loop_misc() != mqtt.MQTT_ERR_SUCCESS:
+                    return
+                if self._announce and self._connected.is_set() and now >= next_state:
+                    next_state = now + self._state_interval_s
+                    self.publish_state()
+
+    def _write(self) -> bool:
+        """Let paho write its queued packets (into the gathering buffer), then send them. False
+        when paho found the connection lost."""
+        paho = self._mqtt
+        if paho.want_write() and paho.loop_write() != mqtt.MQTT_ERR_SUCCESS:
+            return False
+        paho.flush()
+        return True
+
+    def _take_outbox(self) -> None:
+        """Hand up to WRITE_BUDGET queued messages (and control requests) to paho."""
+        if not self._writing:
+            with self._handoff:
+                self._writing, self._outbox = self._outbox, self._writing
+                self._wake_sent = False
+                if self._waiters and self._writing:
+                    self._handoff.notify_all()
+        paho = self._mqtt
+        writing = self._writing
+        for _ in range(min(WRITE_BUDGET, len(writing))):
+            item = writing.popleft()
+            if not isinstance(item, tuple):
+                item()
+                continue
+            topic, payload, qos, retain, properties = item
+            try:
+                if qos == 0 and properties is None:
+                    paho.publish_plain(topic, payload, retain)
+                    continue
+                info = paho.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+            except (ValueError, TypeError, OverflowError) as error:
+                info = None
+                log.error("%s: paho refused a publish to %s: %s", self.node_id, topic, error)
+            if info is not None and info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                if qos > 0:
+                    if not self._inflight_mids:
+                        paho.on_publish = self._on_publish
+                    self._inflight_mids.add(info.mid)
+                elif info.rc == mqtt.MQTT_ERR_NO_CONN:
+                    self.figures.dropped_offline += 1
+                continue
+            if info is not None:
+                log.error("%s: paho refused a publish to %s: %s", self.node_id, topic, mqtt.error_string(info.rc))
+            self.figures.publish_errors += 1
+            if qos > 0:
+                self._acked += 1  # its window slot is free again
+
+    def _settle_acks(self) -> None:
+        """Free the window slots of acknowledged messages; wake publishers waiting for one."""
+        if not self._acked:
+            return
+        with self._handoff:
+            self._unacked -= self._acked
+            self._acked = 0
+            if self._waiters:
+                self._handoff.notify_all()
+
+    def _wake(self) -> None:
+        # BlockingIOError: the pipe is full, the network thread is awake anyway. OSError: it is gone.
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"\0")
+
     def _set_will(self) -> None:
+        """The last will cannot take a place in the seq order (it is sent after everything else, if
+        at all): it carries seq 0 and the session that this connect will start."""
         self._mqtt.will_set(
             topics.node_state(self.node_id),
             codec.encode(self._state(online=False, session=self.session + 1)),
@@ -289,13 +719,13 @@ class BusClient:
             online=online,
             role=self.role,
             version=version("rampart"),
-            figures=self._state_figures(),
+            figures={**self.figures.as_state(len(self._inbox)), **self._state_figures()},
         )
 
     def publish_state(self) -> None:
         """Republish the retained birth with fresh figures (the network thread does it every
         `state_interval_s`)."""
-        self.publish(topics.node_state(self.node_id), self._state(online=True), qos=1, retain=True)
+        self._send(topics.node_state(self.node_id), self._state(online=True), 1, True, wait=False)
 
     def _on_connect(
         self,
@@ -309,14 +739,20 @@ class BusClient:
             self._first_connect_error = f"broker refused the connection: {reason_code}"
             log.error("%s: %s", self.node_id, self._first_connect_error)
             return
-        self.session += 1
+        with self._handoff:
+            self.session += 1
+            self._stamper.new_session(self.session)
         self.figures.connects += 1
-        for topic_filter, qos in self._subscriptions.items():
-            client.subscribe(topic_filter, qos)
-        if self._announce:
-            client.publish(topics.node_state(self.node_id), codec.encode(self._state(online=True)), qos=1, retain=True)
-        log.debug("%s: connected to %s (session %d)", self.node_id, self.config.url, self.session)
+        self._suback_pending.clear()
+        for subscription in list(self._subscriptions.values()):
+            self._request_subscription(subscription)
+        self._down.clear()
         self._connected.set()
+        if self._announce:
+            self.publish_state()
+        log.debug("%s: connected to %s (session %d)", self.node_id, self.config.url, self.session)
+        if not self._suback_pending:
+            self._ready.set()
 
     def _on_disconnect(
         self,
@@ -327,8 +763,30 @@ class BusClient:
         properties: Properties | None,
     ) -> None:
         self._connected.clear()
+        self._ready.clear()
+        self._down.set()
         if not self._stopping.is_set():
+            self.figures.disconnects += 1
             log.warning("%s: lost %s (%s); reconnecting", self.node_id, self.config.url, reason_code)
+
+    def _on_publish(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        # paho reports QoS 0 messages too, once written, at the cost of a ReasonCode and a Properties
+        # each: the callback is set only while QoS 1/2 messages await their acknowledgement.
+        if mid in self._inflight_mids:
+            self._inflight_mids.discard(mid)
+            self._acked += 1
+            if not self._inflight_mids:
+                client.on_publish = None
+        if reason_code.is_failure:
+            self.figures.refused_by_broker += 1
+            log.error("%s: the broker refused publish %d: %s", self.node_id, mid, reason_code)
 
     # --- publishing --------------------------------------------------------------------------------
 
@@ -341,8 +799,27 @@ class BusClient:
         return _publish_properties(content_type)
 
     def publish(self, topic: str, message: Envelope, qos: int = 1, retain: bool = False) -> None:
-        """Encode and publish a model; QoS 1/2 waits for room in the unacknowledged window."""
-        self.publish_raw(topic, codec.encode(message, self.content_type), qos, retain, self.content_type)
+        """Stamp a message of this node (its seq, session, msg_id and sent_at), encode and publish
+        it. QoS 1/2 waits for room in the unacknowledged window; raises `BackpressureError` after
+        `publish_timeout_s`. A message from another source is forwarded with `publish_raw`."""
+        if message.source.id != self.node_id:
+            raise ValueError(
+                f"{self.node_id}: cannot stamp a message from {message.source.id!r}; forward it with publish_raw"
+            )
+        self._send(topic, message, qos, retain, wait=threading.current_thread() is not self._thread)
+
+    def _send(self, topic: str, message: Envelope, qos: int, retain: bool, wait: bool) -> None:
+        """Stamp, encode and queue under one lock, so that seq order is send order."""
+        _check_topic(topic)
+        if qos == 0 and not self._connected.is_set():
+            self.figures.dropped_offline += 1
+            return
+        properties = self._properties(self.content_type)
+        with self._handoff:
+            if wait:
+                self._wait_for_room(qos)
+            stamp = self._stamper.fields(sent_at=utc_now())
+            self._queue((topic, codec.encode(message, self.content_type, stamp), qos, retain, properties))
 
     def publish_raw(
         self,
@@ -351,71 +828,63 @@ class BusClient:
         qos: int = 1,
         retain: bool = False,
         content_type: str | None = codec.MSGPACK,
-    ) -> mqtt.MQTTMessageInfo:
-        """Publish bytes as they are (dead letters, replays, empty retained clears)."""
-        # The network thread must never wait for a slot: it is the one that processes the PUBACKs.
-        windowed = qos > 0 and threading.current_thread() is not self._thread
-        if windowed:
-            self._acquire_slot()
-        properties = self._properties(content_type)
-        info = self._mqtt.publish(topic, payload, qos=qos, retain=retain, properties=properties)
-        if info.rc == mqtt.MQTT_ERR_NO_CONN and qos == 0:
+    ) -> None:
+        """Publish bytes as they are: replays, messages of other sources, empty retained clears.
+        Flow control as `publish`."""
+        _check_topic(topic)
+        if qos == 0 and not self._connected.is_set():
             self.figures.dropped_offline += 1
-        elif info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-            raise RuntimeError(f"{self.node_id}: publish to {topic} refused: {mqtt.error_string(info.rc)}")
-        if windowed:
-            with self._unacked_lock:
-                self._unacked.append(info)
-        self.figures.published += 1
-        return info
+            return
+        properties = self._properties(content_type)
+        with self._handoff:
+            if threading.current_thread() is not self._thread:
+                self._wait_for_room(qos)
+            self._queue((topic, payload, qos, retain, properties))
 
-    def _acquire_slot(self) -> None:
-        """Wait until fewer than `max_unacked` QoS 1/2 messages await their acknowledgement."""
-        if self._window_has_room():
+    def _queue(self, item: _Outgoing | _Control) -> None:
+        """Append to the outbox (the hand-over lock held) and wake the network thread if it may sleep."""
+        self._outbox.append(item)
+        if isinstance(item, tuple):
+            self.figures.published += 1
+            if item[2] > 0:
+                self._unacked += 1
+        if not self._wake_sent:
+            self._wake_sent = True
+            self._wake()
+
+    def _wait_for_room(self, qos: int) -> None:
+        """With the hand-over lock held: wait until the outbox, and for QoS 1/2 the window of
+        unacknowledged messages, have room."""
+
+        def room() -> bool:
+            return len(self._outbox) < self._outbox_size and (qos == 0 or self._unacked < self._max_unacked)
+
+        if room():
             return
         self.figures.backpressure_waits += 1
-        deadline = time.monotonic() + self._publish_timeout_s
-        while not self._window_has_room():
-            if time.monotonic() > deadline:
+        self._waiters += 1
+        try:
+            if not self._handoff.wait_for(room, self._publish_timeout_s):
                 raise BackpressureError(
-                    f"{self.node_id}: {self._max_unacked} messages unacknowledged for "
+                    f"{self.node_id}: {self._unacked} messages unacknowledged for "
                     f"{self._publish_timeout_s:g} s; is {self.config.url} reachable?"
                 )
-            self._stopping.wait(0.001)
-
-    def _window_has_room(self) -> bool:
-        # Acknowledgements arrive in publish order on one connection, so the oldest goes first.
-        with self._unacked_lock:
-            while self._unacked and _acknowledged(self._unacked[0]):
-                self._unacked.popleft()
-            return len(self._unacked) < self._max_unacked
+        finally:
+            self._waiters -= 1
 
     def wait_acknowledged(self, timeout_s: float) -> bool:
         """Wait until the broker acknowledged every QoS 1/2 message published so far."""
-        deadline = time.monotonic() + timeout_s
-        while self.unacknowledged:
-            if time.monotonic() > deadline:
-                return False
-            self._stopping.wait(0.005)
-        return True
+        with self._handoff:
+            self._waiters += 1
+            try:
+                return self._handoff.wait_for(lambda: self._unacked == 0, timeout_s)
+            finally:
+                self._waiters -= 1
 
     @property
     def unacknowledged(self) -> int:
         """QoS 1/2 messages published and not yet acknowledged by the broker."""
-        self._window_has_room()
-        return len(self._unacked)
-
-    def _on_publish(
-        self,
-        client: mqtt.Client,
-        userdata: object,
-        mid: int,
-        reason_code: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        if reason_code.is_failure:
-            self.figures.refused_by_broker += 1
-            log.error("%s: the broker refused publish %d: %s", self.node_id, mid, reason_code)
+        return self._unacked
 
     def clear_retained(self, topic: str) -> None:
         """An empty retained message removes the topic's retained value (a dropped track)."""
@@ -430,50 +899,175 @@ class BusClient:
         qos: int = 1,
         on_cleared: Callable[[str], None] | None = None,
     ) -> None:
-        """Deliver decoded, validated models from `topic_filter` to `handler(message, delivery)`.
+        """Deliver decoded, validated models from `topic_filter` to `handler(message, delivery)` on
+        the dispatcher thread. Returns once the broker granted the subscription (or at once before
+        `start()`, which then waits for it); raises `SubscribeError` with the broker's reason.
 
         An empty payload is a cleared retained value: it goes to `on_cleared(topic)` if given."""
 
-        def deliver(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-            self.figures.received += 1
+        def deliver(msg: mqtt.MQTTMessage, received_at: float) -> None:
             if not msg.payload:
                 if on_cleared is not None:
                     self._guarded(on_cleared, msg.topic)
                 return
             try:
-                message = codec.decode_on_topic(msg.topic, msg.payload, _content_type(msg))
+                message = codec.decode_on_topic(msg.topic, bytes(msg.payload), _content_type(msg))
             except codec.DecodeError as error:
                 self._reject(msg, str(error))
                 return
-            self._guarded(handler, message, Delivery(msg.topic, bool(msg.retain), time.monotonic()))
+            self._guarded(handler, message, Delivery(msg.topic, bool(msg.retain), received_at))
 
-        self._add_route(topic_filter, deliver, qos)
+        self._add_subscription(_Subscription(topic_filter, qos, deliver))
 
     def subscribe_raw(self, topic_filter: str, handler: RawHandler, qos: int = 1) -> None:
-        """Deliver paho messages as they are (the recorder keeps bytes and properties)."""
+        """Deliver paho messages as they are (the recorder keeps bytes and properties); otherwise
+        as `subscribe`."""
 
-        def deliver(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-            self.figures.received += 1
+        def deliver(msg: mqtt.MQTTMessage, received_at: float) -> None:
             self._guarded(handler, msg)
 
-        self._add_route(topic_filter, deliver, qos)
+        self._add_subscription(_Subscription(topic_filter, qos, deliver))
 
-    def _add_route(self, topic_filter: str, deliver: Callable, qos: int) -> None:  # type: ignore[type-arg]
-        self._mqtt.message_callback_add(topic_filter, deliver)
-        self._subscriptions[topic_filter] = qos
-        if self._connected.is_set():
-            self._mqtt.subscribe(topic_filter, qos)
+    def _add_subscription(self, subscription: _Subscription) -> None:
+        if not self._thread.is_alive():
+            self._register(subscription)  # start() subscribes and waits for the grant
+            return
+
+        def request() -> None:
+            self._register(subscription)
+            if self._connected.is_set():
+                self._request_subscription(subscription)
+
+        with self._handoff:
+            self._queue(request)
+        self._await_grant(subscription, self._subscribe_timeout_s)
+
+    def _register(self, subscription: _Subscription) -> None:
+        self._subscriptions[subscription.topic_filter] = subscription
+        self._routes = tuple(self._subscriptions.values())
+        self._route_cache = {}
+
+    def _unregister(self, subscription: _Subscription) -> None:
+        if self._subscriptions.get(subscription.topic_filter) is subscription:
+            del self._subscriptions[subscription.topic_filter]
+            self._routes = tuple(self._subscriptions.values())
+            self._route_cache = {}
+
+    def _request_subscription(self, subscription: _Subscription) -> None:
+        """Network thread: send SUBSCRIBE; `_on_subscribe` settles the grant."""
+        try:
+            rc, mid = self._mqtt.subscribe(subscription.topic_filter, subscription.qos)
+        except ValueError as error:  # an invalid filter: paho checks before sending
+            self._refuse(subscription, str(error))
+            return
+        if rc != mqtt.MQTT_ERR_SUCCESS or mid is None:
+            self._refuse(subscription, mqtt.error_string(rc))
+            return
+        self._suback_pending[mid] = subscription
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        subscription = self._suback_pending.pop(mid, None)
+        if subscription is None:
+            return
+        reason = reason_codes[0]
+        if reason.is_failure:
+            self._refuse(subscription, f"the broker answered {reason} (reason code {reason.value:#04x})")
+        elif not subscription.granted.done():
+            subscription.granted.set_result(reason)
+        if not self._suback_pending and self._connected.is_set():
+            self._ready.set()
+
+    def _refuse(self, subscription: _Subscription, reason: str) -> None:
+        self.figures.subscribe_refused += 1
+        self._unregister(subscription)
+        log.error("%s: subscription to %s refused: %s", self.node_id, subscription.topic_filter, reason)
+        if not subscription.granted.done():
+            subscription.granted.set_exception(SubscribeError(subscription.topic_filter, reason))
+
+    def _await_grant(self, subscription: _Subscription, timeout_s: float) -> None:
+        try:
+            subscription.granted.result(timeout_s)
+        except FutureTimeout:
+            raise SubscribeError(subscription.topic_filter, f"no answer within {timeout_s:g} s") from None
+
+    # --- receiving ---------------------------------------------------------------------------------
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        """Network thread: collect; `_push_inbox` hands the batch over after the read."""
+        self.figures.received += 1
+        if msg.qos == 0 and self._inbox_full():
+            self.figures.inbox_dropped += 1
+            return
+        self._received_batch.append((msg, time.monotonic()))
+
+    def _inbox_full(self) -> bool:
+        return len(self._inbox) + len(self._received_batch) >= self._inbox_size
+
+    def _inbox_has_room(self) -> bool:
+        return len(self._inbox) + len(self._received_batch) < self._inbox_size
+
+    def _deliver(self, msg: mqtt.MQTTMessage) -> None:
+        """A PUBLISH the fast path parsed: as if paho had called `on_message`."""
+        self._on_message(self._mqtt, None, msg)
+
+    def _push_inbox(self) -> None:
+        batch = self._received_batch
+        if not batch:
+            return
+        self._inbox.extend(batch)
+        batch.clear()
+        depth = len(self._inbox)
+        if depth > self.figures.inbox_peak:
+            self.figures.inbox_peak = depth
+        if self._dispatcher_idle:
+            with self._inbox_ready:
+                self._inbox_ready.notify()
+
+    def _dispatch(self) -> None:
+        """The dispatcher thread: run handlers in arrival order until stopped and drained."""
+        inbox = self._inbox
+        resume_below = self._inbox_size // 2
+        while True:
+            try:
+                msg, received_at = inbox.popleft()
+            except IndexError:
+                with self._inbox_ready:
+                    self._dispatcher_idle = True  # before looking, so no push can slip by unseen
+                    while not inbox and not self._dispatch_stopping:
+                        self._inbox_ready.wait()
+                    self._dispatcher_idle = False
+                    if not inbox:
+                        return
+                continue
+            if self._read_paused and len(inbox) <= resume_below:
+                self._read_paused = False
+                self._wake()
+            routes = self._route_cache.get(msg.topic)
+            if routes is None:
+                if len(self._route_cache) >= ROUTE_CACHE_SIZE:  # track topics never repeat once dropped
+                    self._route_cache = {}
+                routes = self._route_cache[msg.topic] = tuple(
+                    s.route for s in self._routes if mqtt.topic_matches_sub(s.topic_filter, msg.topic)
+                )
+                if not routes:
+                    log.debug("%s: message on %s matches no subscription", self.node_id, msg.topic)
+            for route in routes:
+                route(msg, received_at)
 
     def _guarded(self, handler: Callable[..., None], *args: object) -> None:
-        """Run a handler; an exception in it is logged and counted, never kills the network loop."""
+        """Run a handler; an exception in it is logged and counted, never kills the dispatcher."""
         try:
             handler(*args)
         except Exception:
             self.figures.handler_errors += 1
             log.exception("%s: handler failed on %s", self.node_id, args[-1])
-
-    def _on_unrouted_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        log.debug("%s: message on %s matches no route", self.node_id, msg.topic)
 
     def _reject(self, msg: mqtt.MQTTMessage, reason: str) -> None:
         """Count, log once per source, and dead-letter a message that failed to decode."""
@@ -492,9 +1086,7 @@ class BusClient:
         now = utc_now()
         letter = DeadLetter(
             source=self.source,
-            session=self.session,
             time=now,
-            sent_at=now,
             original_topic=msg.topic,
             reason=reason,
             content_type=_content_type(msg),
@@ -507,15 +1099,32 @@ class BusClient:
 
 @functools.cache
 def _publish_properties(content_type: str) -> Properties:
-    properties = Properties(PacketTypes.PUBLISH)
+    properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
     properties.ContentType = content_type
     return properties
 
 
-def _acknowledged(info: mqtt.MQTTMessageInfo) -> bool:
-    """paho marks a message published on its PUBACK/PUBCOMP; `is_published()` would raise instead
-    for a message queued while offline (its return code stays "not connected" after the resend)."""
-    return bool(info._published)
+def _ignore_socket(client: mqtt.Client, userdata: object, sock: Any) -> None:
+    """paho's write-registration hook: the network loop asks `want_write()` itself."""
+
+
+def _check_topic(topic: str) -> None:
+    """What paho would refuse on the network thread, refused here where the caller can see it."""
+    if not topic or "+" in topic or "#" in topic:
+        raise ValueError(f"cannot publish to {topic!r}: empty or wildcard")
+
+
+def _ssl_pending(sock: Any) -> bool:
+    """Decrypted bytes the SSL layer holds, which select() cannot see."""
+    return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+
+
+def _drain_socket(sock: socket.socket) -> None:
+    try:
+        while sock.recv(4096):
+            pass
+    except BlockingIOError:
+        pass
 
 
 def _content_type(msg: mqtt.MQTTMessage) -> str | None:

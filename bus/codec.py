@@ -19,6 +19,7 @@ import msgpack
 from pydantic import ValidationError
 
 from bus import schema, topics
+from bus.errors import BusError
 from bus.schema import MODELS_BY_NAME, SCHEMA_MAJOR, Envelope, validation_failure
 
 MSGPACK = "application/msgpack"
@@ -38,7 +39,7 @@ MODEL_BY_TOPIC_KIND: dict[topics.Kind, type[Envelope]] = {
 }
 
 
-class DecodeError(ValueError):
+class DecodeError(BusError, ValueError):
     """A payload that cannot become a model. `field` is a dotted path (or a pseudo-field such as
     `payload` or `schema`), `reason` says what is wrong; str() is `"field: reason"`."""
 
@@ -48,11 +49,17 @@ class DecodeError(ValueError):
         self.reason = reason
 
 
-def encode(message: Envelope, content_type: str = MSGPACK) -> bytes:
-    """Serialise a model in the named encoding."""
+def encode(message: Envelope, content_type: str = MSGPACK, update: Mapping[str, Any] | None = None) -> bytes:
+    """Serialise a model in the named encoding; `update` overrides fields (unaliased, not validated)
+    as `model_copy(update=...)` would, without the copy when encoding msgpack."""
     if content_type == MSGPACK:
-        return msgpack.packb(message.model_dump(by_alias=True, exclude_none=True), datetime=True)
+        fields = message.model_dump(by_alias=True, exclude_none=True)
+        if update:
+            fields.update(update)
+        return msgpack.packb(fields, datetime=True)
     if content_type == JSON:
+        if update:
+            message = message.model_copy(update=dict(update))
         return message.model_dump_json(by_alias=True, exclude_none=True).encode()
     raise ValueError(f"unsupported content type {content_type!r}; use one of {', '.join(CONTENT_TYPES)}")
 

@@ -27,18 +27,15 @@ class Stamper:
 
     def stamp(self, message: M, sent_at: datetime | None = None) -> M:
         """A copy of `message` with the publisher's fields set; `sent_at` defaults to its (shifted) time."""
-        self.seq += 1
         time = message.time + self.time_shift
+        return message.model_copy(update={**self.fields(sent_at or time), "time": time})
+
+    def fields(self, sent_at: datetime) -> dict[str, object]:
+        """The publisher's fields for the next message (seq advances), for a caller that encodes
+        them over a message's own without copying the model (`codec.encode(..., update=...)`)."""
+        self.seq += 1
         digest = hashlib.blake2b(f"{self.source_id}/{self.session}/{self.seq}".encode(), digest_size=16)
-        return message.model_copy(
-            update={
-                "seq": self.seq,
-                "session": self.session,
-                "msg_id": digest.hexdigest(),
-                "time": time,
-                "sent_at": sent_at or time,
-            }
-        )
+        return {"seq": self.seq, "session": self.session, "msg_id": digest.hexdigest(), "sent_at": sent_at}
 
     def new_session(self, session: int) -> None:
         """A reconnect starts a new session; seq restarts with it."""

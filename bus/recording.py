@@ -20,6 +20,8 @@ from typing import Any, BinaryIO
 
 import msgpack
 
+from bus.errors import BusError
+
 __all__ = [
     "FORMAT_VERSION",
     "MAGIC",
@@ -50,7 +52,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 StrPath = str | os.PathLike[str]
 
 
-class RecordingError(ValueError):
+class RecordingError(BusError, ValueError):
     """A file is not a readable Rampart recording; the message names the file and, if known, the offset."""
 
 

@@ -39,7 +39,8 @@ class ReplicaFigures:
 
 
 class PictureReplica:
-    """Keeps the current picture; `on_created` / `on_updated` / `on_dropped` run on the network thread."""
+    """Keeps the current picture; `on_created` / `on_updated` / `on_dropped` run on the client's
+    dispatcher thread."""
 
     def __init__(
         self,

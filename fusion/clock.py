@@ -32,8 +32,18 @@ class _Lead:
 class PictureClock:
     """`now()` is the wall clock plus the median lead of the sources heard in the last `memory_s`."""
 
-    def __init__(self, max_lead_s: float = 5.0, memory_s: float = 30.0, wall: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        max_lead_s: float = 5.0,
+        memory_s: float = 30.0,
+        refresh_s: float = 0.05,
+        wall: Callable[[], datetime] = utc_now,
+    ) -> None:
+        """`refresh_s` bounds how often the median is recomputed: a busy node reads the clock for
+        every observation, and the median costs O(sources)."""
         self._max_lead_s = max_lead_s
+        self._refresh = timedelta(seconds=refresh_s)
+        self._refreshed: datetime | None = None
         self._memory = timedelta(seconds=memory_s)
         self._wall = wall
         self._leads: dict[str, _Lead] = {}
@@ -51,7 +61,7 @@ class PictureClock:
 
     def observe(self, source_id: str, observed: datetime) -> None:
         """Learn `source_id`'s lead from an accepted observation stamped `observed`, received now.
-        O(1): the consensus is recomputed when the clock is next read."""
+        O(1): the consensus is recomputed when the clock is read."""
         wall = self._wall()
         lead_s = (observed - wall).total_seconds()
         if self._leads:
@@ -61,8 +71,10 @@ class PictureClock:
 
     def _consensus(self) -> float:
         """The median lead of the sources heard within the memory (forgetting the others)."""
-        if self._stale:
-            cutoff = self._wall() - self._memory
+        wall = self._wall()
+        if self._stale and (self._refreshed is None or wall - self._refreshed >= self._refresh):
+            self._refreshed = wall
+            cutoff = wall - self._memory
             self._leads = {source: lead for source, lead in self._leads.items() if lead.heard_at >= cutoff}
             if self._leads:
                 self._consensus_s = statistics.median(lead.seconds for lead in self._leads.values())

@@ -22,7 +22,7 @@ import numpy as np
 
 from bus import topics
 from bus.client import BrokerConfig, BusClient, Delivery
-from bus.schema import Envelope, SourceKind, utc_now
+from bus.schema import Envelope, Observation, PictureSnapshot, SourceKind, utc_now
 from fusion import FusionConfig, FusionCore, VerdictKind
 from fusion.clock import PictureClock
 from fusion.config import settings
@@ -62,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 class FusionService:
-    """Wires `FusionCore` + `PictureFeed` to the bus. Callbacks only queue; one thread fuses."""
+    """Wires `FusionCore` + `PictureFeed` to the bus. Observations are judged as they arrive, on the
+    client's dispatcher thread (its bounded inbox is the service's queue); the run loop steps the
+    picture and publishes. One lock keeps the two off the core at the same time."""
 
     def __init__(
         self,
@@ -77,7 +79,8 @@ class FusionService:
         self.feed = PictureFeed(self.core, self.client.source, self.client.session, epoch=self.client.session)
         self.clock = PictureClock(max_lead_s=self.core.config.max_future_s)
         self.verdicts: Counter[str] = Counter()
-        self._inbox: deque[tuple[float, Envelope]] = deque()
+        self._core_lock = threading.Lock()
+        self._pending: list[float] = []
         self._snapshot_period_s = 1.0 / snapshot_rate_hz
         self._tick_s = self.core.config.tick_s
         self._stopping = threading.Event()
@@ -89,7 +92,19 @@ class FusionService:
         self.client.subscribe(topics.ALL_OBSERVATIONS, self._on_observation)
 
     def _on_observation(self, message: Envelope, delivery: Delivery) -> None:
-        self._inbox.append((delivery.received_at, message))
+        """Judge one observation; keep its receive time if accepted, for the latency figures."""
+        if not isinstance(message, Observation):
+            return  # the topic's kind already guarantees an observation
+        with self._core_lock:
+            self._received += 1
+            verdict = self.core.ingest(message, now=self.clock.now())
+            self.verdicts[verdict.kind.value] += 1
+            if verdict.kind is VerdictKind.ACCEPTED:
+                self.clock.observe(message.source.id, message.time)
+                self._pending.append(delivery.received_at)
+            elif self.verdicts[verdict.kind.value] == 1:
+                kind, source = verdict.kind.value, message.source.id
+                log.warning("%s observation from %s: %s (further ones are counted)", kind, source, verdict.reason)
 
     def start(self) -> FusionService:
         self.client.start()
@@ -115,57 +130,43 @@ class FusionService:
         self.stop()
 
     def run(self, duration_s: float | None = None) -> None:
-        """Fuse until stopped (or for `duration_s`): ingest, step the picture, publish."""
+        """Fuse until stopped (or for `duration_s`): step the picture, publish."""
         deadline = time.monotonic() + duration_s if duration_s else None
         next_snapshot = next_rate_sample = time.monotonic()
-        pending: list[float] = []
         while not self._stopping.is_set() and (deadline is None or time.monotonic() < deadline):
             started = time.monotonic()
-            pending.extend(self._ingest_inbox())
-            step = self.feed.step(self.clock.now(), sent_at=utc_now())
+            pages: list[PictureSnapshot] = []
+            with self._core_lock:
+                now = self.clock.now()
+                step = self.feed.step(now, sent_at=utc_now())
+                if step.change.applied:
+                    published = time.monotonic()
+                    applied = self._pending[: step.change.applied]
+                    self._latencies_ms.extend((published - received) * 1000 for received in applied)
+                    del self._pending[: step.change.applied]
+                if started >= next_snapshot:
+                    pages = self.feed.snapshot_pages(now, utc_now())
+                    next_snapshot = started + self._snapshot_period_s
+                received = self._received
             for update in step.updates:
                 self.client.publish(topics.track(update.track.track_id), update, retain=True)
             for track_id in step.dropped:
                 self.client.clear_retained(topics.track(track_id))
-            if step.change.applied:
-                published = time.monotonic()
-                self._latencies_ms.extend((published - received) * 1000 for received in pending[: step.change.applied])
-                del pending[: step.change.applied]
-            if started >= next_snapshot:
-                self._publish_snapshot()
-                next_snapshot = started + self._snapshot_period_s
+            if pages:
+                self._publish_snapshot(pages)
             if started >= next_rate_sample:
-                self._rate_window.append((started, self._received))
+                self._rate_window.append((started, received))
                 next_rate_sample = started + 1.0
             self._stopping.wait(max(0.0, self._tick_s - (time.monotonic() - started)))
 
-    def _publish_snapshot(self) -> None:
+    def _publish_snapshot(self, pages: list[PictureSnapshot]) -> None:
         """Every page retained; pages a larger picture needed before are cleared, so a late joiner
         never assembles a stale page."""
-        pages = self.feed.snapshot_pages(self.clock.now(), utc_now())
         for page in pages:
             self.client.publish(topics.snapshot(page.page), page, retain=True)
         for extra in range(len(pages), self._snapshot_pages):
             self.client.clear_retained(topics.snapshot(extra))
         self._snapshot_pages = len(pages)
-
-    def _ingest_inbox(self) -> list[float]:
-        """Judge every queued observation against one reading of the clock (one drain is one instant);
-        return the receive times of those the core accepted."""
-        accepted = []
-        now = self.clock.now()
-        while self._inbox:
-            received, message = self._inbox.popleft()
-            self._received += 1
-            verdict = self.core.ingest(message, now=now)  # type: ignore[arg-type]
-            self.verdicts[verdict.kind.value] += 1
-            if verdict.kind is VerdictKind.ACCEPTED:
-                self.clock.observe(message.source.id, message.time)
-                accepted.append(received)
-            elif self.verdicts[verdict.kind.value] == 1:
-                kind, source = verdict.kind.value, message.source.id
-                log.warning("%s observation from %s: %s (further ones are counted)", kind, source, verdict.reason)
-        return accepted
 
     def figures(self) -> dict[str, float]:
         """What the service reports in its NodeState: rates, rejections, tracks, latency."""

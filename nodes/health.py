@@ -18,7 +18,7 @@ import threading
 import time
 
 from bus import topics
-from bus.client import BrokerConfig, BusClient, Delivery
+from bus.client import BrokerConfig, BusClient, BusError, Delivery
 from bus.schema import Envelope, NodeState, SourceKind
 from nodes.options import add_broker_option, broker_from
 
@@ -68,7 +68,7 @@ def check(node_id: str, broker: BrokerConfig, timeout_s: float = 5.0) -> tuple[b
     client.subscribe(topics.node_state(node_id), on_state)
     try:
         client.start(timeout_s)
-    except ConnectionError as error:
+    except BusError as error:
         return False, f"cannot check node {node_id}: {error}"
     try:
         online.wait(max(0.0, deadline - time.monotonic()))

@@ -7,6 +7,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 
@@ -56,7 +57,8 @@ class Recorder:
         self.messages = 0
         self.bytes = 0
         self._started = time.monotonic()
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+        self._latest: RecordedMessage | None = None
         self._writer = RecordingWriter(
             path,
             {"source": "broker", "broker": broker.url, "topics": filters},
@@ -84,6 +86,14 @@ class Recorder:
             self._writer.write(record)
             self.messages += 1
             self.bytes += len(record.payload)
+            self._latest = record
+            self._lock.notify_all()
+
+    def wait_for(self, condition: Callable[[RecordedMessage], bool], timeout_s: float) -> bool:
+        """Until a message that satisfies `condition` is recorded (checked as each one is written):
+        lets a caller know what the recording holds before it stops."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self._latest is not None and condition(self._latest), timeout_s)
 
     def status(self) -> str:
         elapsed = max(time.monotonic() - self._started, 1e-9)

@@ -110,7 +110,7 @@ def scenario_messages(scenario: Scenario, seed: int) -> Iterator[tuple[int, str,
     """Every message the scenario's adapters would publish, as (emit time in us, topic, message), in
     order. Pure and deterministic: seq, session and msg_id come from per-source stampers. Each
     native record goes through its adapter's `SourceTranslator`, as on the bus."""
-    translators: dict[str, tuple[str, SourceTranslator[bytes]]] = {}
+    translators: dict[str, tuple[str, SourceTranslator[bytes], Stamper]] = {}
     source = truth_source(scenario)
     truth_topic = topics.truth(scenario.name)
     truth_stamper = Stamper(source.id)
@@ -126,16 +126,13 @@ def scenario_messages(scenario: Scenario, seed: int) -> Iterator[tuple[int, str,
         target = route(native)
         if target.source_id not in translators:
             adapter = target.make()
-            translators[target.source_id] = (
-                adapter.topic,
-                SourceTranslator(adapter.translate, Stamper(target.source_id)),
-            )
-        topic, translator = translators[target.source_id]
+            translators[target.source_id] = (adapter.topic, adapter.translator, Stamper(target.source_id))
+        topic, translator, stamper = translators[target.source_id]
         translation = translator(target.data)
         if translation.rejection is not None:
             log.warning("%s: native record rejected: %s", target.source_id, translation.rejection)
         for message in translation.envelopes:
-            yield emission.emit_time_us, topic, message
+            yield emission.emit_time_us, topic, stamper.stamp(message)
 
 
 def write_recording(scenario: Scenario, seed: int, path: Path, fusion: dict[str, Any] | None = None) -> int:
@@ -169,15 +166,14 @@ def run_live(scenario: Scenario, seed: int, broker: BrokerConfig, speed: float) 
     last_progress = 0.0
     with ExitStack() as stack:
         truth_client = stack.enter_context(BusClient(source.id, SourceKind.SIMULATOR, broker, role="simulator"))
-        truth_stamper = Stamper(source.id, truth_client.session, shift)
         for emission in simulate(scenario, seed):
             delay = started + (emission.emit_time_us - start_us) / 1e6 / speed - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
             native = emission.native
             if isinstance(native, TruthFrame):
-                message = truth_stamper.stamp(truth.translate(native, source, scenario.name), sent_at=utc_now())
-                truth_client.publish(truth_topic, message)
+                message = truth.translate(native, source, scenario.name)
+                truth_client.publish(truth_topic, message.model_copy(update={"time": message.time + shift}))
             else:
                 target = route(native)
                 adapter = adapters.get(target.source_id)

@@ -28,7 +28,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bus import topics
-from bus.client import BrokerConfig, BusClient, Delivery
+from bus.client import BrokerConfig, BusClient, BusError, Delivery
 from bus.replica import PictureReplica
 from bus.schema import Envelope, GroundTruth, NodeState, SourceKind, Track
 from fusion.eval import EvalConfig, evaluate
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     monitor = Monitor(BrokerConfig.from_env(url), scenario.name)
     try:
         monitor.start()
-    except ConnectionError as error:
+    except BusError as error:
         print(f"rampart up: {error}\n{INSTALL_HINT}", file=sys.stderr)
         if local:
             local.close()

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,8 +47,7 @@ def position(source_id: str, seq: int, lat: float = 54.0) -> PositionReport:
 def test_json_from_mosquitto_pub_arrives_typed(rampart_broker, tmp_path: Path) -> None:
     received = Collector()
     with client(rampart_broker.url, "sub") as subscriber:
-        subscriber.subscribe(EXAMPLE_TOPIC, received)
-        time.sleep(0.2)
+        subscriber.subscribe(EXAMPLE_TOPIC, received)  # returns once the broker granted it
         json_property = ("-D", "publish", "content-type", codec.JSON)
         mosquitto_pub(rampart_broker.url, EXAMPLE_TOPIC, EXAMPLE, "-V", "mqttv5", *json_property)
         mosquitto_pub(rampart_broker.url, EXAMPLE_TOPIC, EXAMPLE, "-V", "mqttv311")  # no content type: sniffed
@@ -69,7 +69,6 @@ def test_malformed_message_is_dead_lettered_and_valid_ones_keep_flowing(rampart_
     with client(rampart_broker.url, "sub") as subscriber, client(rampart_broker.url, "dlq") as watcher:
         watcher.subscribe(topics.dead_letter("gps-acme-7"), dead)
         subscriber.subscribe(EXAMPLE_TOPIC, received)
-        time.sleep(0.2)
         mosquitto_pub(rampart_broker.url, EXAMPLE_TOPIC, bad)
         mosquitto_pub(rampart_broker.url, EXAMPLE_TOPIC, bad)
         mosquitto_pub(rampart_broker.url, EXAMPLE_TOPIC, EXAMPLE)
@@ -89,15 +88,18 @@ def test_typed_publish_and_subscribe_both_encodings(rampart_broker) -> None:
     received = Collector()
     source_id = unique("gps")
     topic = topics.observation("position", source_id)
-    json_publisher = client(rampart_broker.url, "pub", content_type=codec.JSON)
-    with client(rampart_broker.url, "sub") as subscriber, json_publisher as json_pub:
+    with client(rampart_broker.url, "sub") as subscriber:
         subscriber.subscribe(topic, received)
-        time.sleep(0.2)
-        with client(rampart_broker.url, "pub") as msgpack_pub:
-            msgpack_pub.publish(topic, position(source_id, 1))
-        json_pub.publish(topic, position(source_id, 2))
+        for content_type, lat in ((codec.MSGPACK, 54.0), (codec.JSON, 55.0)):
+            with BusClient(
+                source_id, SourceKind.POSITION, BrokerConfig.from_url(rampart_broker.url), content_type=content_type
+            ) as pub:
+                pub.publish(topic, position(source_id, 0, lat=lat))
         assert received.wait_for(lambda messages: len(messages) == 2)
-    assert [message.seq for message in received.messages] == [1, 2]
+    assert [message.position.lat for message in received.messages if isinstance(message, PositionReport)] == [
+        54.0,
+        55.0,
+    ]
 
 
 def _online(message: Envelope) -> bool:
@@ -121,10 +123,10 @@ def test_birth_on_connect_and_offline_on_clean_stop(rampart_broker) -> None:
 def test_last_will_marks_a_killed_node_offline(rampart_broker) -> None:
     node_id = unique("doomed")
     script = (
-        "import time, sys\n"
+        "import threading\n"
         "from bus.client import BusClient, BrokerConfig\nfrom bus.schema import SourceKind\n"
         f"BusClient({node_id!r}, SourceKind.TOOL, BrokerConfig.from_url({rampart_broker.url!r})).start()\n"
-        "print('up', flush=True)\ntime.sleep(60)\n"
+        "print('up', flush=True)\nthreading.Event().wait(60)  # until killed\n"
     )
     process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
     try:
@@ -145,44 +147,48 @@ def test_client_reconnects_after_a_broker_restart(rampart_own_broker) -> None:
     source_id = unique("gps")
     topic = topics.observation("position", source_id)
     with (
-        client(rampart_own_broker.url, "pub", backoff_s=(0.05, 0.5), session_base=0) as publisher,
+        BusClient(
+            source_id,
+            SourceKind.POSITION,
+            BrokerConfig.from_url(rampart_own_broker.url),
+            backoff_s=(0.05, 0.5),
+            session_base=0,
+        ) as publisher,
         client(rampart_own_broker.url, "sub", backoff_s=(0.05, 0.5)) as subscriber,
     ):
         subscriber.subscribe(topic, received)
-        time.sleep(0.2)
         rampart_own_broker.stop()
-        time.sleep(0.5)
-        assert not publisher.connected
+        assert publisher.wait_disconnected(5) and subscriber.wait_disconnected(5)
         rampart_own_broker.start()
+        # connected again means the subscriptions are renewed too: no pause needed before publishing
         assert publisher.wait_connected(10) and subscriber.wait_connected(10)
         assert publisher.session == 2
-        time.sleep(0.3)  # the subscriber renews its subscription on reconnect
+        assert (publisher.figures.connects, publisher.figures.disconnects) == (2, 1)
         publisher.publish(topic, position(source_id, 1))
         assert received.wait_for(lambda messages: len(messages) == 1, timeout_s=10)
 
 
 def _slow_subscriber_loses(url: str, count: int) -> int:
-    """Publish `count` QoS 1 messages to a subscriber that stalls at the first; return how many it lost."""
+    """Publish `count` QoS 1 messages to a subscriber whose handler stalls at the first until all
+    are acknowledged; return how many it lost. Its inbox holds 100: once full, its network thread
+    stops reading, so the broker has to queue the rest."""
     received = Collector()
-    stalled: list[bool] = []
+    release = threading.Event()
 
     def slow(message: Envelope, delivery: Delivery) -> None:
-        if not stalled:
-            stalled.append(True)
-            time.sleep(2.0)  # the network thread stalls: the broker must queue the rest
+        release.wait(20)
         received(message, delivery)
 
     source_id = unique("burst")
     topic = topics.observation("position", source_id)
-    with client(url, "slow") as subscriber, client(url, "fast") as publisher:
+    publisher = BusClient(source_id, SourceKind.POSITION, BrokerConfig.from_url(url))
+    with client(url, "slow", inbox_size=100) as subscriber, publisher:
         subscriber.subscribe(topic, slow, qos=1)
-        time.sleep(0.2)
         for seq in range(count):
             publisher.publish(topic, position(source_id, seq), qos=1)
-        deadline = time.monotonic() + 10
-        while publisher.unacknowledged and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert publisher.unacknowledged == 0, "the broker acknowledged every message it accepted"
+        assert publisher.wait_acknowledged(10), "the broker acknowledged every message it accepted"
+        assert subscriber.figures.read_pauses >= 1 and subscriber.figures.inbox_dropped == 0
+        release.set()
         return count - received.wait_quiet(count, quiet_s=1.5, timeout_s=20)
 
 
@@ -210,7 +216,7 @@ def test_publisher_facing_a_full_window_waits_then_reports(rampart_own_broker) -
     )
     with publisher:
         rampart_own_broker.stop()
-        assert publisher_disconnected(publisher)
+        assert publisher.wait_disconnected(5)
         for seq in range(20):
             publisher.publish(topic, position(source_id, seq))
         started = time.monotonic()
@@ -219,10 +225,3 @@ def test_publisher_facing_a_full_window_waits_then_reports(rampart_own_broker) -
         assert time.monotonic() - started >= 0.5
         assert publisher.figures.backpressure_waits == 1
         rampart_own_broker.start()
-
-
-def publisher_disconnected(publisher: BusClient) -> bool:
-    deadline = time.monotonic() + 5
-    while publisher.connected and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return not publisher.connected

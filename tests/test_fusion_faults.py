@@ -34,19 +34,23 @@ def test_one_source_stamping_ahead_cannot_drag_the_picture_clock(rampart_own_bro
         with vehicle, client(rampart_own_broker.url, "liar") as liar:
             started = datetime.now(UTC)
             for platform in PLATFORMS:
-                gps.publish(topics.observation("position", f"{platform}.gps"), own_report(platform, started))
+                gps.publish_raw(
+                    topics.observation("position", f"{platform}.gps"), codec.encode(own_report(platform, started))
+                )
             assert picture.wait_for(lambda tracks: len(tracks) == 3, timeout_s=5)
 
             source = Source(id="liar", kind=SourceKind.SENSOR)
             for k in range(60):
                 ahead = datetime.now(UTC) + timedelta(seconds=4.9 * (k + 1))
                 empty = SensorReading(source=source, time=ahead, sensor_position=GeoPoint(lat=54.4, lon=10.2))
-                liar.publish(topics.observation("sensor", "liar"), empty)
+                liar.publish_raw(topics.observation("sensor", "liar"), codec.encode(empty))
             assert liar.wait_acknowledged(5)
 
             after = datetime.now(UTC)
             for platform in PLATFORMS:
-                gps.publish(topics.observation("position", f"{platform}.gps"), own_report(platform, after))
+                gps.publish_raw(
+                    topics.observation("position", f"{platform}.gps"), codec.encode(own_report(platform, after))
+                )
 
             def refreshed(tracks: dict[str, Track]) -> bool:
                 return all(tracks.get(f"P-{p}") is not None and tracks[f"P-{p}"].updated >= after for p in PLATFORMS)
@@ -76,7 +80,7 @@ def test_a_picture_of_5000_tracks_travels_in_pages_under_the_size_limit(rampart_
                     platform_id=platform,
                     position=GeoPoint(lat=54.0 + index * 1e-4, lon=10.2),
                 )
-                gps.publish(topics.observation("position", f"{platform}.gps"), report)
+                gps.publish_raw(topics.observation("position", f"{platform}.gps"), codec.encode(report))
             vehicle = client(rampart_own_broker.url, "late-vehicle")
             picture = PictureReplica(vehicle)
             with vehicle:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -26,24 +29,31 @@ COUNT = 40
 class Arrivals:
     def __init__(self) -> None:
         self.items: list[tuple[float, str, bytes, bool]] = []
+        self._changed = threading.Condition()
 
     def __call__(self, msg: mqtt.MQTTMessage) -> None:
-        self.items.append((time.monotonic(), msg.topic, bytes(msg.payload), bool(msg.retain)))
+        with self._changed:
+            self.items.append((time.monotonic(), msg.topic, bytes(msg.payload), bool(msg.retain)))
+            self._changed.notify_all()
+
+    def wait(self, count: int, timeout_s: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self.items) >= count, timeout_s)
 
 
 def _record(url: str, path: Path, source_id: str) -> list[bytes]:
     topic = topics.observation("position", source_id)
     sent = []
-    with Recorder(path, [topic], BrokerConfig.from_url(url)), client(url, "pub") as publisher:
-        time.sleep(0.2)
+    pace = threading.Event()  # never set: each wait is the gap the recording must keep
+    with Recorder(path, [topic], BrokerConfig.from_url(url)) as recorder, client(url, "pub") as publisher:
         for seq in range(COUNT):
             content_type = codec.JSON if seq % 2 else codec.MSGPACK
             payload = codec.encode(position(source_id, seq), content_type)
             publisher.publish_raw(topic, payload, qos=1, content_type=content_type)
             sent.append(payload)
-            time.sleep(GAP_S)
+            pace.wait(GAP_S)
         assert publisher.wait_acknowledged(5)
-        time.sleep(0.3)
+        assert recorder.wait_for(lambda message: message.payload == sent[-1], timeout_s=5)
     return sent
 
 
@@ -52,10 +62,9 @@ def _replay(url: str, source_id: str, recorded: list, speed: float | None, live_
     arrivals = Arrivals()
     with client(url, "sub") as subscriber, client(url, "replay") as replayer:
         subscriber.subscribe_raw(topics.observation("position", source_id), arrivals)
-        time.sleep(0.2)
         replay(replayer, recorded, speed, live_times)
         assert replayer.wait_acknowledged(5)
-        time.sleep(0.3)
+        assert arrivals.wait(len(recorded), timeout_s=5)
     return arrivals
 
 
@@ -83,15 +92,24 @@ def test_live_times_move_observation_times_to_now(rampart_broker, tmp_path: Path
     source_id = unique("rec")
     path = tmp_path / "old.rec"
     _record(rampart_broker.url, path, source_id)
-    _, recorded = read_all(path)
-    time.sleep(1.0)
+    _, fresh = read_all(path)
+    hour_us = 3600 * 10**6
+    recorded = [replace(m, time_us=m.time_us - hour_us, payload=_aged(m.payload, m.content_type)) for m in fresh]
     arrivals = _replay(rampart_broker.url, source_id, recorded, None, live_times=True)
     originals = [codec.decode(m.payload, m.content_type) for m in recorded]
     replayed = [codec.decode(payload) for _, _, payload, _ in arrivals.items]
     assert all(isinstance(m, PositionReport) for m in replayed)
     shifts = {round((new.time - old.time).total_seconds(), 3) for old, new in zip(originals, replayed, strict=True)}
-    assert len(shifts) == 1 and shifts.pop() >= 1.0
+    assert len(shifts) == 1 and shifts.pop() >= 3600
     assert [m.seq for m in replayed] == [m.seq for m in originals]
+
+
+def _aged(payload: bytes, content_type: str | None) -> bytes:
+    """The message as if observed (and recorded) an hour ago, so that moving it to now is a visible shift."""
+    message = codec.decode(payload, content_type)
+    return codec.encode(
+        message.model_copy(update={"time": message.time - timedelta(hours=1)}), content_type or codec.MSGPACK
+    )
 
 
 def test_replay_refuses_a_file_that_is_not_a_recording(tmp_path: Path) -> None:

@@ -49,16 +49,16 @@ def test_a_restarted_fusion_is_followed_at_once_with_no_ghost(rampart_broker) ->
     prefix = f"{vehicle.node_id}-"
     with fusion, vehicle:
         for seq in range(1, 501):
-            fusion.publish(topics.track(f"{prefix}old"), update(1_000, seq, f"{prefix}old"), retain=False)
+            fusion.publish_raw(topics.track(f"{prefix}old"), codec.encode(update(1_000, seq, f"{prefix}old")))
         assert replica.wait_for(lambda tracks: f"{prefix}old" in tracks, timeout_s=5)
 
         # The fusion restarts: a new epoch, sequence numbers from 1.
-        fusion.publish(topics.track(f"{prefix}new"), update(2_000, 1, f"{prefix}new"), retain=False)
+        fusion.publish_raw(topics.track(f"{prefix}new"), codec.encode(update(2_000, 1, f"{prefix}new")))
         assert replica.wait_for(lambda tracks: f"{prefix}new" in tracks, timeout_s=5)
         assert replica.epoch == 2_000
         # A leftover of the dead fusion is ignored; the new epoch's snapshot drops the old track.
-        fusion.publish(topics.track(f"{prefix}ghost"), update(1_000, 501, f"{prefix}ghost"), retain=False)
-        fusion.publish(topics.snapshot(), snapshot(2_000, 1, f"{prefix}new"), retain=False)
+        fusion.publish_raw(topics.track(f"{prefix}ghost"), codec.encode(update(1_000, 501, f"{prefix}ghost")))
+        fusion.publish_raw(topics.snapshot(), codec.encode(snapshot(2_000, 1, f"{prefix}new")))
         assert replica.wait_for(lambda tracks: set(tracks) == {f"{prefix}new"}, timeout_s=5), replica.tracks()
         assert replica.figures.stale_epoch == 1
         assert replica.figures.epochs == 2

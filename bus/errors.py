@@ -1,0 +1,25 @@
+"""The bus's errors, under one base, so that a node can catch every bus failure in one clause."""
+
+from __future__ import annotations
+
+
+class BusError(Exception):
+    """Anything the bus could not do."""
+
+
+class ConnectError(BusError, ConnectionError):
+    """The broker could not be reached, or refused us. Also a `ConnectionError`, which callers of
+    the standard library already catch."""
+
+
+class BackpressureError(BusError):
+    """A publish found the window of unacknowledged messages (or the hand-over queue) full for too long."""
+
+
+class SubscribeError(BusError):
+    """A subscription was not granted: refused by the broker (its reason code says why) or unanswered."""
+
+    def __init__(self, topic_filter: str, reason: str) -> None:
+        super().__init__(f"subscription to {topic_filter!r} not granted: {reason}")
+        self.topic_filter = topic_filter
+        self.reason = reason
