@@ -19,7 +19,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("nodes.evaluate", "the picture's accuracy against ground truth"),
     "record": ("nodes.recorder", "record bus traffic into a file"),
     "replay": ("nodes.replayer", "replay a recording onto the bus, or offline through the fusion core"),
+    "provision": ("nodes.provision", "make a deployment's CA, broker certificate, ACL and node identities"),
 }
+EXIT_CONNECTION = 3
+"""Exit code when the broker cannot be reached or the TLS/auth settings cannot work."""
 
 
 def tune_gc() -> None:
@@ -52,10 +55,15 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     module = importlib.import_module(COMMANDS[args.command][0])
+    from bus.client import BrokerConfigError  # after the command's module: most import it anyway
+
     try:
         return int(module.run(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except (ConnectionError, BrokerConfigError) as error:  # one line naming the file or identity
+        print(f"rampart {args.command}: {error}", file=sys.stderr)
+        return EXIT_CONNECTION
 
 
 if __name__ == "__main__":

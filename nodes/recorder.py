@@ -23,11 +23,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--topic", action="append", dest="topics", metavar="FILTER", help=f"repeatable; default {topics.ALL}"
     )
     parser.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    parser.add_argument(
+        "--id", default="recorder", help="node id: its identity in a provisioned deployment (default recorder)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     filters = args.topics or [topics.ALL]
-    recorder = Recorder(args.out, filters, BrokerConfig.from_env(args.broker))
+    recorder = Recorder(args.out, filters, BrokerConfig.from_env(args.broker), node_id=args.id)
     with recorder:
         deadline = time.monotonic() + args.duration if args.duration else None
         try:
@@ -43,7 +46,10 @@ def run(args: argparse.Namespace) -> int:
 class Recorder:
     """Writes every message matching `filters` to a recording, as received (bytes and properties)."""
 
-    def __init__(self, path: str | os.PathLike[str], filters: list[str], broker: BrokerConfig) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], filters: list[str], broker: BrokerConfig, node_id: str | None = None
+    ) -> None:
+        """`node_id` defaults to `recorder-<pid>`; a provisioned deployment names the recorder's identity."""
         self.filters = filters
         self.messages = 0
         self.bytes = 0
@@ -52,7 +58,7 @@ class Recorder:
         self._writer = RecordingWriter(
             path, {"source": "broker", "broker": broker.url, "topics": filters}, created_at=utc_now()
         )
-        self._client = BusClient(f"recorder-{os.getpid()}", SourceKind.RECORDER, broker, role="recorder")
+        self._client = BusClient(node_id or f"recorder-{os.getpid()}", SourceKind.RECORDER, broker, role="recorder")
         for topic_filter in filters:
             self._client.subscribe_raw(topic_filter, self._record)
 

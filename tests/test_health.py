@@ -86,4 +86,4 @@ def test_a_check_leaves_no_state_behind(broker, capsys) -> None:
         before = len(seen.items)
         health(capsys, "--node", unique("nobody"), "--broker", broker.url, "--timeout", "1")
         time.sleep(0.5)
-        assert [m for m in seen.messages[before:] if m.source.id.startswith("health-")] == []
+        assert [m for m in seen.messages[before:] if m.source.id.startswith("health.")] == []
