@@ -95,10 +95,17 @@ def _spec(args: argparse.Namespace) -> AuthSpec:
     if args.auth:
         spec = load_auth_file(args.auth)
         return AuthSpec(spec.nodes, hosts or spec.hosts)
+    spec = stack_spec(args.scenario, args.vehicle)
+    return AuthSpec(spec.nodes, hosts or spec.hosts)
+
+
+def stack_spec(scenario: str, vehicles: list[str]) -> AuthSpec:
+    """The identities of a whole stack: fusion, the scenario's simulator and adapters, the vehicles
+    (`ID.nav`), a recorder, `rampart up`'s monitor, and a `health.<id>` identity per checked node."""
     tools = [Node("recorder", Role.RECORDER, ()), Node("up-monitor", Role.MONITOR, ())]
-    spec = stack_auth(load_scenario(args.scenario), args.vehicle, extra=tools)
+    spec = stack_auth(load_scenario(scenario), vehicles, extra=tools)
     health = [Node(f"health.{node.id}", Role.MONITOR, ()) for node in spec.nodes if node.role in _CHECKED]
-    return AuthSpec((*spec.nodes, *health), hosts or spec.hosts)
+    return AuthSpec((*spec.nodes, *health), spec.hosts)
 
 
 def broker_config(settings: dict[str, str], port: int = TLS_PORT) -> str:

@@ -103,8 +103,12 @@ class AuthSpec:
             "[roles]",
         ]
         for role in Role:
-            members = ", ".join(f'"{node.id}"' for node in self.nodes if node.role is role)
-            lines.append(f"{role.value} = [{members}]  # {ROLE_HELP[role]}")
+            members = [f'"{node.id}"' for node in self.nodes if node.role is role]
+            lines.append(f"# {role.value}: {ROLE_HELP[role]}")
+            if len(members) > 3:
+                lines += [f"{role.value} = [", *(f"    {member}," for member in members), "]"]
+            else:
+                lines.append(f"{role.value} = [{', '.join(members)}]")
         extra = [node for node in self.nodes if node.sources != (node.id,) and node.sources]
         if extra:
             lines += ["", "[sources]"]
