@@ -392,7 +392,7 @@ def test_the_stack_runs_the_smoke_scenario_under_the_acl_with_zero_refusals(secu
         for file in logs.values():
             file.close()
     output = {name: (tmp_path / f"{name}.log").read_text() for name in logs}
-    assert {name: text.count("refused") for name, text in output.items()} == dict.fromkeys(output, 0)
+    assert {name: text.count("the broker refused") for name, text in output.items()} == dict.fromkeys(output, 0)
     assert codes == dict.fromkeys(codes, 0), output
     recorded = {record.topic for record in read_all(recording)[1]}
     assert topics.observation("sensor", "radar-north") in recorded
