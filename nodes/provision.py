@@ -54,6 +54,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--broker-owner", type=int, metavar="UID", help="chown the broker's files to this user (the broker's)"
     )
+    parser.add_argument("--node-owner", type=int, metavar="UID", help="chown the nodes' identities to this user")
+    parser.add_argument(
+        "--skip-existing", action="store_true", help="do nothing if OUT is already provisioned (an init container)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
     except (AuthFileError, ScenarioError) as error:
         print(f"rampart provision: {error}", file=sys.stderr)
         return 2
+    if args.skip_existing and (args.out / CA_FILE).exists():
+        print(f"{args.out} is already provisioned; nothing to do")
+        return 0
     if args.ca_from is None and (args.out / CA_FILE).exists():
         print(
             f"rampart provision: {args.out} is already provisioned: give --ca-from {args.out} to issue "
@@ -77,9 +84,9 @@ def run(args: argparse.Namespace) -> int:
     deployment = provision(spec, args.out, passwords=args.password, ca=issuer, days=args.days)
     config = deployment.broker_dir / "mosquitto.conf"
     config.write_text(broker_config(deployment.broker_settings(args.broker_path)))
-    if args.broker_owner is not None:
-        for path in deployment.broker_dir.iterdir():
-            os.chown(path, args.broker_owner, -1)
+    for directory, owner in ((deployment.broker_dir, args.broker_owner), (deployment.identity_dir, args.node_owner)):
+        for path in (directory, *directory.iterdir()) if owner is not None else ():
+            os.chown(path, owner, -1)
     kind = "passwords" if args.password else "client certificates"
     print(f"provisioned {len(spec.nodes)} identities ({kind}) for {', '.join(spec.hosts)} in {args.out}")
     print(f"  broker:  mosquitto -c {config}")

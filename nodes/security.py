@@ -66,7 +66,7 @@ ROLE_HELP = {
     Role.ADAPTER: "writes observations of its own source ids",
     Role.VEHICLE: "reads the picture, writes its own position reports",
     Role.RECORDER: "reads everything",
-    Role.MONITOR: "reads everything (rampart up's view, health checks)",
+    Role.MONITOR: "reads everything and $SYS (rampart up's view, health checks)",
     Role.GATEWAY: "reads the picture and node states",
 }
 
@@ -210,8 +210,10 @@ def acl_rules(node: Node) -> list[str]:
         case Role.VEHICLE:
             rules = [f"topic read {topics.PICTURE}"]
             rules += [f"topic write {topics.observation('position', source)}" for source in node.sources]
-        case Role.RECORDER | Role.MONITOR:
+        case Role.RECORDER:
             rules = [f"topic read {topics.ALL}"]
+        case Role.MONITOR:  # and the broker's own figures, for a broker health check
+            rules = [f"topic read {topics.ALL}", "topic read $SYS/#"]
         case Role.GATEWAY:
             rules = [f"topic read {topics.PICTURE}", f"topic read {topics.ALL_NODE_STATES}"]
     if node.role in (Role.FUSION, Role.VEHICLE, Role.GATEWAY):

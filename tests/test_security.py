@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import ssl
 import subprocess
 import sys
 import threading
@@ -528,3 +527,4 @@ def test_the_shipped_auth_file_is_valid_and_provisions(tmp_path: Path, capsys) -
     assert "use_identity_as_username true" in (tmp_path / "d" / "broker" / "mosquitto.conf").read_text()
     assert main(["provision", "--out", str(tmp_path / "d"), "--auth", str(shipped)]) == 2
     assert "already provisioned" in capsys.readouterr().err
+    assert main(["provision", "--out", str(tmp_path / "d"), "--auth", str(shipped), "--skip-existing"]) == 0
