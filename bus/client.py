@@ -53,12 +53,13 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from bus import codec, topics
 from bus.envelope import Stamper
-from bus.errors import BackpressureError, BusError, ConnectError, SubscribeError
+from bus.errors import BackpressureError, BrokerConfigError, BusError, ConnectError, SubscribeError
 from bus.schema import DeadLetter, Envelope, NodeState, Source, SourceKind, utc_now
 
 __all__ = [
     "BackpressureError",
     "BrokerConfig",
+    "BrokerConfigError",
     "BusClient",
     "BusError",
     "ClientFigures",
@@ -88,6 +89,7 @@ _Outgoing = tuple[str, bytes, int, bool, Properties | None]
 _Control = Callable[[], None]
 
 DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
+_FILE_VARIABLES = ("RAMPART_CA_FILE", "RAMPART_CERT_FILE", "RAMPART_KEY_FILE", "RAMPART_IDENTITY_DIR")
 MAX_DEAD_LETTER_PAYLOAD = 64 * 1024
 RECV_CHUNK = 64 * 1024
 WRITE_BUDGET = 512
@@ -111,6 +113,9 @@ class BrokerConfig:
     key_file: str | None = None
     mqtt5: bool = True
     keepalive_s: int = 30
+    identity_dir: str | None = None
+    """A provisioned `nodes/` directory (`rampart provision`): each node connects with its own
+    `<node id>.crt` + `<node id>.key`, or `<node id>.password`."""
 
     @classmethod
     def from_url(cls, url: str) -> BrokerConfig:
@@ -137,9 +142,13 @@ class BrokerConfig:
     @classmethod
     def from_env(cls, url: str | None = None) -> BrokerConfig:
         """The URL given, else `RAMPART_BROKER`, else the local default; then `RAMPART_USERNAME`,
-        `RAMPART_PASSWORD`, `RAMPART_CA_FILE`, `RAMPART_CERT_FILE`, `RAMPART_KEY_FILE` fill in."""
+        `RAMPART_PASSWORD`, `RAMPART_CA_FILE`, `RAMPART_CERT_FILE`, `RAMPART_KEY_FILE`,
+        `RAMPART_IDENTITY_DIR` fill in. A file variable that is set must name a file."""
         config = cls.from_url(url or os.environ.get("RAMPART_BROKER") or DEFAULT_BROKER)
         env = os.environ.get
+        for name in _FILE_VARIABLES:
+            if name in os.environ and not os.environ[name].strip():
+                raise BrokerConfigError(f"{name} is set but empty: give a path, or unset it")
         return replace(
             config,
             username=config.username or env("RAMPART_USERNAME"),
@@ -147,8 +156,56 @@ class BrokerConfig:
             ca_file=env("RAMPART_CA_FILE"),
             cert_file=env("RAMPART_CERT_FILE"),
             key_file=env("RAMPART_KEY_FILE"),
+            identity_dir=env("RAMPART_IDENTITY_DIR"),
             tls=config.tls or bool(env("RAMPART_CA_FILE")),
         )
+
+    def for_node(self, node_id: str) -> BrokerConfig:
+        """This configuration with `node_id`'s own identity from `identity_dir`, if there is one."""
+        if not self.identity_dir:
+            return self
+        base = os.path.join(self.identity_dir, node_id)
+        if os.path.exists(f"{base}.crt"):
+            return replace(self, cert_file=f"{base}.crt", key_file=f"{base}.key")
+        if os.path.exists(f"{base}.password"):
+            with open(f"{base}.password") as file:
+                return replace(self, username=node_id, password=file.read().strip())
+        raise BrokerConfigError(
+            f"no identity for node {node_id!r} in {self.identity_dir} (expected {node_id}.crt + {node_id}.key "
+            f"or {node_id}.password): add it to the auth file and run `rampart provision`"
+        )
+
+    def check_files(self) -> None:
+        """Raise BrokerConfigError naming the first TLS file that is missing, unreadable or not
+        what it should be (before paho would raise a bare `ssl.SSLError` or `FileNotFoundError`)."""
+        if not self.tls:
+            return
+        if (self.cert_file is None) != (self.key_file is None):
+            raise BrokerConfigError("a client certificate needs its key and a key its certificate: give both")
+        for what, path in (("CA file", self.ca_file), ("certificate", self.cert_file), ("key", self.key_file)):
+            if path is not None and not os.access(path, os.R_OK):
+                reason = "does not exist" if not os.path.exists(path) else "is not readable"
+                raise BrokerConfigError(f"{what} {path} {reason}")
+        context = ssl.create_default_context()
+        try:
+            if self.ca_file:
+                context.load_verify_locations(cafile=self.ca_file)
+        except ssl.SSLError as error:
+            raise BrokerConfigError(f"CA file {self.ca_file} holds no usable certificate: {error}") from None
+        try:
+            if self.cert_file:
+                context.load_cert_chain(self.cert_file, self.key_file)
+        except ssl.SSLError as error:
+            raise BrokerConfigError(
+                f"certificate {self.cert_file} with key {self.key_file} cannot be used: {error}"
+            ) from None
+
+    def describe_tls(self) -> str:
+        """The files and identity a TLS connection uses, for error messages."""
+        if not self.tls:
+            return ""
+        identity = self.cert_file or (f"user {self.username}" if self.username else "no client identity")
+        return f" (CA file {self.ca_file or 'system default'}, identity {identity})"
 
     @property
     def url(self) -> str:
@@ -406,7 +463,8 @@ class BusClient:
         retained state left behind on the broker."""
         self.node_id = node_id
         self.source = Source(id=node_id, kind=kind)
-        self.config = config or BrokerConfig.from_env()
+        self.config = (config or BrokerConfig.from_env()).for_node(node_id)
+        self.config.check_files()
         self.role = role or kind.value
         self.content_type = content_type
         self.figures = ClientFigures()
@@ -499,7 +557,9 @@ class BusClient:
         if not self._ready.wait(timeout_s):
             self.stop()
             reason = self._first_connect_error or "no answer"
-            raise ConnectError(f"could not connect to {self.config.url} within {timeout_s:g} s: {reason}")
+            raise ConnectError(
+                f"could not connect to {self.config.url} within {timeout_s:g} s: {reason}{self.config.describe_tls()}"
+            )
         try:
             for subscription in requested:
                 self._await_grant(subscription, max(0.0, deadline - time.monotonic()))

@@ -23,3 +23,8 @@ class SubscribeError(BusError):
         super().__init__(f"subscription to {topic_filter!r} not granted: {reason}")
         self.topic_filter = topic_filter
         self.reason = reason
+
+
+class BrokerConfigError(BusError, ValueError):
+    """The connection settings cannot work (a missing, empty or unreadable TLS file, no identity for
+    a node); the message is one line naming the setting or file."""

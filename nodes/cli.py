@@ -10,6 +10,7 @@ import signal
 import sys
 from types import FrameType
 
+from bus.errors import BrokerConfigError
 from nodes.options import OptionError
 
 # subcommand -> (module with `configure(parser)` and `run(args) -> int`, one-line help)
@@ -23,7 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("nodes.evaluate", "the picture's accuracy against ground truth"),
     "record": ("nodes.recorder", "record bus traffic into a file"),
     "replay": ("nodes.replayer", "replay a recording onto the bus, or offline through the fusion core"),
+    "provision": ("nodes.provision", "make a deployment's CA, broker certificate, ACL and node identities"),
 }
+EXIT_CONNECTION = 3
+"""Exit code when the broker cannot be reached or the TLS/auth settings cannot work."""
 
 
 def tune_gc() -> None:
@@ -76,10 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(module.run(args) or 0)
     except OptionError as error:
         print(f"rampart {args.command}: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    except ConnectionError as error:
+    except (ConnectionError, BrokerConfigError) as error:  # one line naming the broker, file or identity
         print(f"rampart {args.command}: {error}", file=sys.stderr)
         return EXIT_BROKER
     except Exception as error:  # no traceback reaches a user: one line, and the trace with -v

@@ -1,9 +1,13 @@
 """`rampart health`: exit 0 if a node's retained state says it is online, else 1 (container health checks).
 
 Every node keeps a retained `NodeState` on `rampart/v1/node/{id}/state`: online while it runs, offline
-after a clean stop or through its last will. The check connects as `health-<pid>`, reads that state
-and waits up to `--timeout` seconds (connecting included) for it to say online. Node ids: fusion's
-is its `--id` (default `fusion`), a vehicle's is `ID.nav`, the simulator's `sim.SCENARIO`.
+after a clean stop or through its last will, and republished every 5 s with fresh figures. The check
+connects as `health.<node id>` (its own identity in a provisioned deployment), reads that state and
+waits up to `--timeout` seconds (connecting included) for it to say online *and* be recent: a state
+stamped more than `--max-age` seconds ago (a few refresh intervals) is a node that stopped without
+its last will reaching the broker, or a replayed old message. Node ids: fusion's is its `--id`
+(default `fusion`), a vehicle's is `ID.nav`, the simulator's `sim.SCENARIO`. Under the generated ACL
+only the node itself can write its state, so a forged "online" is refused by the broker.
 
 The check itself announces nothing (`BusClient(announce=False)`): frequent checks leave no
 retained states behind.
@@ -12,15 +16,17 @@ retained states behind.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import threading
 import time
 
 from bus import topics
 from bus.client import BrokerConfig, BusClient, BusError, Delivery
-from bus.schema import Envelope, NodeState, SourceKind
+from bus.schema import Envelope, NodeState, SourceKind, utc_now
 from nodes.options import add_broker_option, broker_from
+
+DEFAULT_MAX_AGE_S = 20.0
+"""Four of BusClient's 5 s state refresh intervals."""
 
 
 def _node_id(value: str) -> str:
@@ -44,16 +50,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     add_broker_option(parser)
     parser.add_argument("--timeout", type=_seconds, default=5.0, help="seconds to wait for an online state (default 5)")
+    parser.add_argument(
+        "--max-age",
+        type=_seconds,
+        default=DEFAULT_MAX_AGE_S,
+        help=f"an online state older than this many seconds is stale (default {DEFAULT_MAX_AGE_S:g})",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    healthy, message = check(args.node, broker_from(args), args.timeout)
+    healthy, message = check(args.node, broker_from(args), args.timeout, args.max_age)
     print(message if healthy else f"rampart health: {message}", file=sys.stdout if healthy else sys.stderr)
     return 0 if healthy else 1
 
 
-def check(node_id: str, broker: BrokerConfig, timeout_s: float = 5.0) -> tuple[bool, str]:
-    """(whether `node_id` is online, what to say) within `timeout_s`, connecting included."""
+def check(
+    node_id: str, broker: BrokerConfig, timeout_s: float = 5.0, max_age_s: float = DEFAULT_MAX_AGE_S
+) -> tuple[bool, str]:
+    """(whether `node_id` is online with a state at most `max_age_s` old, what to say) within
+    `timeout_s`, connecting included."""
     deadline = time.monotonic() + timeout_s
     latest: list[NodeState] = []
     online = threading.Event()
@@ -61,10 +76,10 @@ def check(node_id: str, broker: BrokerConfig, timeout_s: float = 5.0) -> tuple[b
     def on_state(message: Envelope, delivery: Delivery) -> None:
         if isinstance(message, NodeState):
             latest[:] = [message]
-            if message.online:
+            if message.online and _age_s(message) <= max_age_s:
                 online.set()
 
-    client = BusClient(f"health-{os.getpid()}", SourceKind.TOOL, broker, announce=False)
+    client = BusClient(f"health.{node_id}", SourceKind.TOOL, broker, announce=False)
     client.subscribe(topics.node_state(node_id), on_state)
     try:
         client.start(timeout_s)
@@ -77,6 +92,12 @@ def check(node_id: str, broker: BrokerConfig, timeout_s: float = 5.0) -> tuple[b
     if online.is_set():
         state = latest[0]
         return True, f"node {node_id} is online (role {state.role or '-'}, version {state.version or '-'})"
+    if latest and latest[0].online:
+        return False, f"node {node_id} is stale: its online state is {_age_s(latest[0]):.0f} s old (max {max_age_s:g})"
     if latest:
         return False, f"node {node_id} is offline (its last state is stamped {latest[0].time:%Y-%m-%d %H:%M:%S}Z)"
     return False, f"no state from node {node_id} within {timeout_s:g} s"
+
+
+def _age_s(state: NodeState) -> float:
+    return (utc_now() - state.time).total_seconds()

@@ -26,12 +26,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--topic", action="append", dest="topics", metavar="FILTER", help=f"repeatable; default {topics.ALL}"
     )
     parser.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    parser.add_argument(
+        "--id", default="recorder", help="node id: its identity in a provisioned deployment (default recorder)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     filters = args.topics or [topics.ALL]
     try:
-        recorder = Recorder(args.out, filters, broker_from(args), overwrite=args.force)
+        recorder = Recorder(args.out, filters, broker_from(args), overwrite=args.force, node_id=args.id)
     except FileExistsError:
         print(f"rampart record: {args.out} exists; --force overwrites it", file=sys.stderr)
         return 2
@@ -51,8 +54,14 @@ class Recorder:
     """Writes every message matching `filters` to a recording, as received (bytes and properties)."""
 
     def __init__(
-        self, path: str | os.PathLike[str], filters: list[str], broker: BrokerConfig, overwrite: bool = False
+        self,
+        path: str | os.PathLike[str],
+        filters: list[str],
+        broker: BrokerConfig,
+        overwrite: bool = False,
+        node_id: str | None = None,
     ) -> None:
+        """`node_id` defaults to `recorder-<pid>`; a provisioned deployment names the recorder's identity."""
         self.filters = filters
         self.messages = 0
         self.bytes = 0
@@ -65,7 +74,7 @@ class Recorder:
             created_at=utc_now(),
             overwrite=overwrite,
         )
-        self._client = BusClient(f"recorder-{os.getpid()}", SourceKind.RECORDER, broker, role="recorder")
+        self._client = BusClient(node_id or f"recorder-{os.getpid()}", SourceKind.RECORDER, broker, role="recorder")
         for topic_filter in filters:
             self._client.subscribe_raw(topic_filter, self._record)
 

@@ -4,12 +4,18 @@ A broker (the one given, else a local Mosquitto on a free port), the fusion serv
 adapters (`rampart sim`) and N vehicle nodes run as supervised child processes; a live view shows
 the picture, the message rates and every node's state. Ctrl-C (or `--duration`) stops everything:
 children get SIGINT, then SIGTERM, then SIGKILL, and no process is left behind.
+
+The local broker is secure by default: `rampart up` provisions a throw-away deployment in its log
+directory (a CA, one client certificate per node, the ACL generated from the stack's roles) and runs
+Mosquitto with TLS, client certificates and that ACL. `--insecure-dev` runs plain MQTT with anonymous
+access instead, and says so loudly.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -18,7 +24,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -34,9 +40,17 @@ from bus.schema import Envelope, GroundTruth, NodeState, SourceKind, Track
 from fusion.eval import EvalConfig, evaluate
 from nodes.broker import INSTALL_HINT, BrokerUnavailable, LocalMosquitto
 from nodes.options import add_broker_option, add_config_option, fusion_config
-from simulators import ScenarioError, load_scenario
+from nodes.security import Node, Role, provision, stack_auth
+from simulators import Scenario, ScenarioError, load_scenario
+
+log = logging.getLogger(__name__)
 
 RESTART_LIMIT = 3
+MONITOR_ID = "up-monitor"
+INSECURE_WARNING = (
+    "INSECURE DEVELOPMENT MODE (--insecure-dev): plain MQTT, no TLS, anonymous clients may read and write "
+    "every topic, forge tracks and node states, and take over sessions. Never use it outside a laptop."
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +60,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, help="run headless this many seconds, then print a summary")
     parser.add_argument("--speed", type=float, default=1.0, help="scenario speed, times real time (default 1)")
     add_config_option(parser)
+    parser.add_argument(
+        "--insecure-dev",
+        action="store_true",
+        help="local broker without TLS, identities or ACL (development only; logged loudly)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,13 +78,29 @@ def run(args: argparse.Namespace) -> int:
     except ScenarioError as error:
         print(f"rampart up: {error}", file=sys.stderr)
         return 2
+    logs = Path(tempfile.mkdtemp(prefix="rampart-up-"))
+    env = dict(os.environ)
     try:
-        local = None if args.broker else LocalMosquitto().start()
+        if args.broker:
+            local, url = None, args.broker
+        elif args.insecure_dev:
+            log.warning(INSECURE_WARNING)
+            print(f"rampart up: {INSECURE_WARNING}", file=sys.stderr)
+            local = LocalMosquitto().start()
+            url = local.url
+        else:
+            local, client_env = secure_broker(scenario, args.vehicles, logs / "deployment")
+            env |= client_env
+            url = f"mqtts://127.0.0.1:{local.port}"
     except BrokerUnavailable as error:  # its message says what to install
         print(f"rampart up: {error}", file=sys.stderr)
         return 3
-    url = args.broker or (local.url if local else "")
-    monitor = Monitor(BrokerConfig.from_env(url), scenario.name)
+    monitor_config = BrokerConfig.from_env(url)
+    if local and not args.insecure_dev:
+        monitor_config = replace(
+            monitor_config, ca_file=env["RAMPART_CA_FILE"], identity_dir=env["RAMPART_IDENTITY_DIR"]
+        )
+    monitor = Monitor(monitor_config, scenario.name)
     try:
         monitor.start()
     except BusError as error:
@@ -73,8 +108,7 @@ def run(args: argparse.Namespace) -> int:
         if local:
             local.close()
         return 3
-    logs = Path(tempfile.mkdtemp(prefix="rampart-up-"))
-    stack = Stack(_children(args, url, scenario.origin.lat, scenario.origin.lon), logs)
+    stack = Stack(_children(args, url, scenario.origin.lat, scenario.origin.lon), logs, env)
     try:
         stack.start()
         if args.duration:
@@ -95,6 +129,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"rampart up: {', '.join(failed)} failed {RESTART_LIMIT + 1} times (logs: {logs})", file=sys.stderr)
         return 1
     return 0 if monitor.replica.tracks() or not args.duration else 1
+
+
+def secure_broker(scenario: Scenario, vehicles: int, directory: Path) -> tuple[LocalMosquitto, dict[str, str]]:
+    """A local Mosquitto with TLS, one client certificate per node of the stack and the generated ACL;
+    and the environment the children connect with."""
+    monitor = Node(MONITOR_ID, Role.MONITOR, ())
+    spec = stack_auth(scenario, [f"vehicle-{index}" for index in range(1, vehicles + 1)], extra=[monitor])
+    deployment = provision(spec, directory)
+    return LocalMosquitto(overrides=deployment.broker_settings()).start(), deployment.client_env()
 
 
 @dataclass
@@ -141,16 +184,22 @@ def _children(args: argparse.Namespace, url: str, lat: float, lon: float) -> lis
 class Stack:
     """Starts, restarts (a bounded number of times) and stops the children."""
 
-    def __init__(self, children: list[Child], logs: Path) -> None:
+    def __init__(self, children: list[Child], logs: Path, env: dict[str, str] | None = None) -> None:
         self.children = children
         self.logs = logs
+        self.env = env
         self.started = time.monotonic()
 
     def _spawn(self, child: Child) -> None:
         log = (self.logs / f"{child.name}.log").open("ab")
         # Own process group: a Ctrl-C in the terminal reaches us, and we stop the children in order.
         child.process = subprocess.Popen(
-            child.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            child.command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=self.env,
         )
         log.close()
         child.status = "running"
@@ -210,7 +259,7 @@ class Monitor:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self.client = BusClient(f"up-monitor-{os.getpid()}", SourceKind.TOOL, self.broker, role="monitor")
+        self.client = BusClient(MONITOR_ID, SourceKind.TOOL, self.broker, role="monitor")
         self.replica = PictureReplica(self.client)
         self.client.subscribe(topics.ALL_NODE_STATES, self._on_state)
         self.client.subscribe(topics.truth(self.scenario), self._on_truth)

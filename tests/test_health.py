@@ -82,9 +82,10 @@ def test_a_check_leaves_no_state_behind(rampart_broker, capsys) -> None:
     seen = Collector()
     with client(rampart_broker.url, "watcher", kind=SourceKind.TOOL) as watcher:
         watcher.subscribe(topics.ALL_NODE_STATES, seen)
-        health(capsys, "--node", unique("nobody"), "--broker", rampart_broker.url, "--timeout", "1")
+        nobody = unique("nobody")
+        health(capsys, "--node", nobody, "--broker", rampart_broker.url, "--timeout", "1")
         # The broker delivers in the order it received: once a node started after the check is seen,
         # anything the check had sent would have arrived before it.
         with client(rampart_broker.url, "sentinel") as sentinel:
             assert seen.wait_for(lambda messages: any(m.source.id == sentinel.node_id for m in messages))
-        assert [m for m in seen.messages if m.source.id == f"health-{os.getpid()}"] == []
+        assert [m for m in seen.messages if m.source.id == f"health.{nobody}"] == []
