@@ -1193,7 +1193,11 @@ def _content_type(msg: mqtt.MQTTMessage) -> str | None:
 
 
 def _source_of(topic: str) -> str:
+    """Whom a rejected message is filed under: the source the topic names (an observation's or a
+    node state's), else the topic's kind (`snapshot`, `track`, ...), so a page number or a track id
+    is never taken for a source."""
     try:
-        return topics.parse(topic).name or "unknown"
+        address = topics.parse(topic)
     except ValueError:
         return "unknown"
+    return address.sender_id or address.kind.value

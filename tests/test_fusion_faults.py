@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from bus import codec, topics
 from bus.client import BrokerConfig
 from bus.replica import PictureReplica
-from bus.schema import GeoPoint, PositionReport, SensorReading, Source, SourceKind, Track
+from bus.schema import DeadLetter, Envelope, GeoPoint, PositionReport, SensorReading, Source, SourceKind, Track
 from fusion import FusionConfig
 from nodes.fusion import FusionService
-from tests.bus_helpers import client
+from tests.bus_helpers import Collector, client
 
 PLATFORMS = ("ifv-1", "ifv-2", "ifv-3")
 
@@ -92,3 +92,33 @@ def test_a_picture_of_5000_tracks_travels_in_pages_under_the_size_limit(rampart_
         assert fusion.client.figures.connects == 1  # never dropped by the broker
     assert max(sizes) <= codec.MAX_PAYLOAD_BYTES
     assert fusion.figures()["snapshot_pages"] > 1
+
+
+BOMB = ('{"a":' * 1_500 + "1" + "}" * 1_500).encode()  # 9 kB of JSON, 1,500 levels deep
+
+
+def test_a_nesting_bomb_on_every_subscribed_topic_is_dead_lettered_and_nodes_go_on(rampart_own_broker) -> None:
+    """On main this message killed the fusion's network thread (RecursionError) while its state
+    still said online, and froze every vehicle when sent on the snapshot topic."""
+    broker = BrokerConfig.from_url(rampart_own_broker.url)
+    letters = Collector()
+    with FusionService(broker).start_in_background() as fusion, client(rampart_own_broker.url, "gps") as gps:
+        vehicle = client(rampart_own_broker.url, "vehicle")
+        picture = PictureReplica(vehicle)
+        with vehicle, client(rampart_own_broker.url, "attacker") as attacker:
+            attacker.subscribe(topics.ALL_DEAD_LETTERS, letters)
+            bombed = [topics.observation("position", "x"), topics.snapshot(0), topics.track("T000001")]
+            for topic in bombed:
+                attacker.publish_raw(topic, BOMB, content_type=None)
+            reason = "payload: JSON nested deeper than the parser's recursion limit"
+
+            def every_topic_letter(messages: list[Envelope]) -> bool:
+                rejected = {m.original_topic for m in messages if isinstance(m, DeadLetter) and m.reason == reason}
+                return set(bombed) <= rejected
+
+            assert letters.wait_for(every_topic_letter, timeout_s=10), [m for m in letters.messages]
+            # Both nodes go on: a new platform becomes a track and reaches the vehicle.
+            topic = topics.observation("position", "ifv-1.gps")
+            gps.publish_raw(topic, codec.encode(own_report("ifv-1", datetime.now(UTC))))
+            assert picture.wait_for(lambda tracks: "P-ifv-1" in tracks, timeout_s=5)
+        assert fusion.figures()["rejected_undecodable"] >= 1
