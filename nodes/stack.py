@@ -109,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
             local.close()
         return 3
     stack = Stack(_children(args, url, scenario.origin.lat, scenario.origin.lon), logs, env)
+    interrupted = False
     try:
         stack.start()
         if args.duration:
@@ -117,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
             with Live(console=Console(), auto_refresh=False) as live:
                 stack.supervise_until(None, lambda: live.update(monitor.view(stack, url), refresh=True))
     except KeyboardInterrupt:
-        pass
+        interrupted = True  # stopped on request (Ctrl-C, SIGTERM): an empty picture is no failure
     finally:
         stack.stop()
         monitor.stop()
@@ -128,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     if failed:
         print(f"rampart up: {', '.join(failed)} failed {RESTART_LIMIT + 1} times (logs: {logs})", file=sys.stderr)
         return 1
-    return 0 if monitor.replica.tracks() or not args.duration else 1
+    return 0 if interrupted or monitor.replica.tracks() or not args.duration else 1
 
 
 def secure_broker(scenario: Scenario, vehicles: int, directory: Path) -> tuple[LocalMosquitto, dict[str, str]]:
