@@ -125,6 +125,9 @@ MAX_TRACKED_SOURCES = 1024
 Topics name sources, and anyone who may publish chooses them: per-source tables must not grow
 without bound."""
 OTHER_SOURCES = "(other)"
+PERSISTENT_SESSION_S = 300
+"""How long the broker keeps the session of a node that must not miss messages (the fusion, the
+recorder, vehicles) while it is away: a broker restart, a reconnect. A clean stop ends it at once."""
 STALL_INTERVALS = 3
 """A work loop that shows no progress for this many state intervals is stalled (by default)."""
 SESSION_TAKEN_OVER = 0x8E
@@ -758,6 +761,15 @@ class BusClient:
             self.config.host, self.config.port, self.config.keepalive_s, clean_start=False, properties=properties
         )
 
+    def _ending_session(self) -> Properties | None:
+        """DISCONNECT properties of a clean stop: a persistent session ends with it (nothing should
+        queue up for a node that left on purpose)."""
+        if self._persistent_session_s is None or not self.config.mqtt5:
+            return None
+        properties = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = 0
+        return properties
+
     def _serve(self) -> None:
         """One connection's life: hand queued messages to paho, read, write, keep alive."""
         paho = self._mqtt
@@ -772,7 +784,7 @@ class BusClient:
                 disconnecting = True
                 while self._writing or self._outbox:  # what was published before stop() goes out
                     self._take_outbox()
-                paho.disconnect()
+                paho.disconnect(properties=self._ending_session())
             elif not disconnecting and not paho.unsent:
                 self._take_outbox()
             if not self._write():

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import paho.mqtt.client as mqtt
 
 from bus import topics
-from bus.client import BrokerConfig, BusClient
+from bus.client import PERSISTENT_SESSION_S, BrokerConfig, BusClient
 from bus.recording import RecordedMessage, RecordingWriter
 from bus.schema import SourceKind, utc_now
 from nodes.options import add_broker_option, broker_from
@@ -74,7 +74,13 @@ class Recorder:
             created_at=utc_now(),
             overwrite=overwrite,
         )
-        self._client = BusClient(node_id or f"recorder-{os.getpid()}", SourceKind.RECORDER, broker, role="recorder")
+        self._client = BusClient(
+            node_id or f"recorder-{os.getpid()}",
+            SourceKind.RECORDER,
+            broker,
+            role="recorder",
+            persistent_session_s=PERSISTENT_SESSION_S,
+        )
         for topic_filter in filters:
             self._client.subscribe_raw(topic_filter, self._record)
 
