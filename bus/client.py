@@ -29,8 +29,10 @@ What it adds to paho, and why:
   broker would drop the connection and paho would resend it at every reconnect;
 * `persistent_session_s`: an MQTT 5 session (clean start off, a session expiry) that the broker
   keeps, with its subscriptions and queued QoS 1 messages, while the node is away;
-* another process connecting with the same node id (MQTT 5 "Session taken over") is named as such
-  and not fought: the client stops and `failure` says why.
+* another process connecting with the same node id is named as such and not fought: the client
+  watches its own state topic (Mosquitto 2.0.11 closes a taken-over connection without the MQTT 5
+  reason "Session taken over", which is also understood); the older process stops, and its
+  `failure` says why.
 """
 
 from __future__ import annotations
@@ -558,6 +560,10 @@ class BusClient:
         # so a restarted process never reuses a session number, and so never a derived msg_id.
         self.session = int(time.time() * 1000) if session_base is None else session_base
         self._stamper = Stamper(node_id, self.session)
+        self._session_base = self.session
+        self._started_at = utc_now()
+        # Our own state topic, watched on the network thread for another process with our node id.
+        self._own_state = _Subscription(topics.node_state(node_id), 1, _never_routed)
         self._publish_timeout_s = publish_timeout_s
         self._subscribe_timeout_s = subscribe_timeout_s
         self._backoff_s = backoff_s
@@ -914,7 +920,8 @@ class BusClient:
         """Republish the retained birth with fresh figures (the network thread does it every
         `state_interval_s`): online, unless a work loop is stalled."""
         online = not self._stalled
-        self._send(topics.node_state(self.node_id), self._state(online=online), 1, True, wait=False)
+        with contextlib.suppress(MessageTooLargeError):  # counted and logged; the network thread goes on
+            self._send(topics.node_state(self.node_id), self._state(online=online), 1, True, wait=False)
 
     def _check_liveness(self, now: float) -> None:
         """Network thread: which work loops are stalled; log each change once."""
@@ -952,6 +959,8 @@ class BusClient:
         self._suback_pending.clear()
         for subscription in list(self._subscriptions.values()):
             self._request_subscription(subscription)
+        if self._announce:
+            self._request_subscription(self._own_state)
         self._down.clear()
         self._connected.set()
         if self._announce:
@@ -970,20 +979,51 @@ class BusClient:
     ) -> None:
         self._connected.clear()
         self._ready.clear()
+        if not self._stopping.is_set() and self.failure is None:
+            self.figures.disconnects += 1
+            if reason_code == SESSION_TAKEN_OVER:  # brokers that say so; Mosquitto 2.0.11 just closes
+                self._give_way()
+            else:
+                log.warning("%s: lost %s (%s); reconnecting", self.node_id, self.config.url, reason_code)
         self._down.set()
-        if self._stopping.is_set():
+
+    def _on_own_state(self, msg: mqtt.MQTTMessage) -> None:
+        """Network thread: a state on our own topic. One stamped since we started (a birth, or the
+        last will the broker sent when it closed the other's connection), from a session that is not
+        ours, is another process with our node id: the broker gives the
+        session to whichever connected last, so the two would knock each other off for ever (and
+        Mosquitto 2.0.11 closes the loser's connection without a reason code). The older process
+        gives way; the newer one says so once and stays."""
+        try:
+            state = codec.decode(bytes(msg.payload), _content_type(msg))
+        except codec.DecodeError:
             return
-        self.figures.disconnects += 1
-        if reason_code == SESSION_TAKEN_OVER:
+        if (
+            not isinstance(state, NodeState)
+            or state.time < self._started_at
+            or self._session_base < state.session <= self.session + 1
+        ):
+            return
+        if state.session > self.session:  # a process started after this one
+            self._give_way()
+            self._mqtt.disconnect()  # a clean disconnect: no last will over the other's state
+        elif not self.figures.taken_over:
             self.figures.taken_over += 1
-            self.failure = SessionTakenOverError(
-                f"another process connected to {self.config.url} as node {self.node_id!r} and the broker "
-                f"gave it our session (reason 'Session taken over'): two processes share one node id; "
-                f"not reconnecting, so as not to knock it off in turn"
+            log.error(
+                "%s: an older process was connected to %s as node %r: two processes share one node id; "
+                "it gives way to this one",
+                self.node_id,
+                self.config.url,
+                self.node_id,
             )
-            log.error("%s: %s", self.node_id, self.failure)
-            return
-        log.warning("%s: lost %s (%s); reconnecting", self.node_id, self.config.url, reason_code)
+
+    def _give_way(self) -> None:
+        self.figures.taken_over += 1
+        self.failure = SessionTakenOverError(
+            f"another process is connected to {self.config.url} as node {self.node_id!r}: two processes share "
+            "one node id; this one stops rather than knock the other off in turn"
+        )
+        log.error("%s: %s", self.node_id, self.failure)
 
     def _on_publish(
         self,
@@ -1240,6 +1280,9 @@ class BusClient:
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         """Network thread: collect; `_push_inbox` hands the batch over after the read."""
+        if msg.topic == self._own_state.topic_filter:
+            self._on_own_state(msg)
+            return
         self.figures.received += 1
         if msg.qos == 0 and self._inbox_full():
             self.figures.inbox_dropped += 1
@@ -1365,6 +1408,10 @@ def _publish_properties(content_type: str) -> Properties:
     properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
     properties.ContentType = content_type
     return properties
+
+
+def _never_routed(msg: mqtt.MQTTMessage, received_at: float) -> None:
+    """The route of the own-state subscription, which `_on_message` handles before routing."""
 
 
 def _ignore_socket(client: mqtt.Client, userdata: object, sock: Any) -> None:
