@@ -122,7 +122,11 @@ def test_a_stuck_handler_turns_the_node_offline_and_health_fails(rampart_broker)
     release = threading.Event()
     node = client(url, "stuck", state_interval_s=0.2)  # stalled after 3 intervals: 0.6 s
     with client(url, "gps") as gps, node, client(url, "states") as watcher:
-        node.subscribe(topics.observation("position", gps.node_id), lambda message, delivery: release.wait(30))
+
+        def stuck(message: Envelope, delivery: Delivery) -> None:
+            release.wait(30)
+
+        node.subscribe(topics.observation("position", gps.node_id), stuck)
         states = node_states(watcher, node.node_id)
         gps.publish(topics.observation("position", gps.node_id), report(gps.node_id))
 
