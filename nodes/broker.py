@@ -66,6 +66,11 @@ class LocalMosquitto:
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
 
+    @property
+    def persistence_file(self) -> Path:
+        """Where the broker saves its database (every `autosave_interval`, and at a clean stop)."""
+        return self._workdir / "mosquitto.db"
+
     def start(self, timeout_s: float = 5.0) -> LocalMosquitto:
         with self.log_path.open("ab") as log_file:
             self._process = subprocess.Popen(
