@@ -564,6 +564,7 @@ class BusClient:
         self._started_at = utc_now()
         # Our own state topic, watched on the network thread for another process with our node id.
         self._own_state = _Subscription(topics.node_state(node_id), 1, _never_routed)
+        self._own_state_routed = False  # ... and also delivered to a subscription of the node's
         self._publish_timeout_s = publish_timeout_s
         self._subscribe_timeout_s = subscribe_timeout_s
         self._backoff_s = backoff_s
@@ -1223,14 +1224,18 @@ class BusClient:
 
     def _register(self, subscription: _Subscription) -> None:
         self._subscriptions[subscription.topic_filter] = subscription
-        self._routes = tuple(self._subscriptions.values())
-        self._route_cache = {}
+        self._routes_changed()
 
     def _unregister(self, subscription: _Subscription) -> None:
         if self._subscriptions.get(subscription.topic_filter) is subscription:
             del self._subscriptions[subscription.topic_filter]
-            self._routes = tuple(self._subscriptions.values())
-            self._route_cache = {}
+            self._routes_changed()
+
+    def _routes_changed(self) -> None:
+        self._routes = tuple(self._subscriptions.values())
+        self._route_cache = {}
+        own = self._own_state.topic_filter
+        self._own_state_routed = any(mqtt.topic_matches_sub(s.topic_filter, own) for s in self._routes)
 
     def _request_subscription(self, subscription: _Subscription) -> None:
         """Network thread: send SUBSCRIBE; `_on_subscribe` settles the grant."""
@@ -1282,7 +1287,8 @@ class BusClient:
         """Network thread: collect; `_push_inbox` hands the batch over after the read."""
         if msg.topic == self._own_state.topic_filter:
             self._on_own_state(msg)
-            return
+            if not self._own_state_routed:
+                return
         self.figures.received += 1
         if msg.qos == 0 and self._inbox_full():
             self.figures.inbox_dropped += 1

@@ -239,3 +239,12 @@ def test_rejections_are_counted_per_source_up_to_a_bound() -> None:
     assert len(figures.rejected) == MAX_TRACKED_SOURCES + 1
     assert (figures.rejected[OTHER_SOURCES], figures.rejected["attacker-0"]) == (10, 2)
     assert figures.as_state(0)["bus_rejected"] == MAX_TRACKED_SOURCES + 11
+
+
+def test_a_node_that_watches_every_state_still_receives_its_own(rampart_broker) -> None:
+    states = Collector()
+    monitor = client(rampart_broker.url, "monitor")
+    monitor.subscribe(topics.ALL_NODE_STATES, states)
+    with monitor:
+        assert states.wait_for(lambda messages: any(m.source.id == monitor.node_id for m in messages))
+    assert monitor.failure is None
