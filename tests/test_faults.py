@@ -6,6 +6,8 @@ second process with the same node id is named as such; per-source tables are bou
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime
 
@@ -248,3 +250,29 @@ def test_a_node_that_watches_every_state_still_receives_its_own(rampart_broker) 
     with monitor:
         assert states.wait_for(lambda messages: any(m.source.id == monitor.node_id for m in messages))
     assert monitor.failure is None
+
+
+def test_the_older_of_two_vehicles_with_one_id_exits_non_zero_naming_it(rampart_broker, tmp_path) -> None:
+    vehicle = unique("twin-ifv")
+    command = [sys.executable, "-m", "nodes.cli", "vehicle", "--id", vehicle, "--headless", "--broker"]
+    command += [rampart_broker.url, "--duration", "120"]
+    first_log = (tmp_path / "first.log").open("w+")
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=first_log, text=True)
+    second = None
+    try:
+        assert health.check(f"{vehicle}.nav", BrokerConfig.from_url(rampart_broker.url), timeout_s=60.0)[0]
+        second = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert first.wait(timeout=60) == 1
+        first_log.seek(0)
+        assert first_log.read().splitlines()[-1] == (
+            f"rampart vehicle: SessionTakenOverError: another process is connected to {rampart_broker.url} as node "
+            f"'{vehicle}.nav': two processes share one node id; this one stops rather than knock the other off in "
+            "turn (-v shows where)"
+        )
+        assert second.poll() is None  # the newer one goes on
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(timeout=30)
+        first_log.close()
