@@ -2,7 +2,11 @@
 
 The base class does the rest: the connection (birth and last will through `BusClient`, which also
 stamps each message's `seq`, `session` and `msg_id`), batching, backpressure with a bounded queue
-and a counted drop policy, dead-lettering of native records that fail to translate, and clean shutdown.
+and a counted drop policy, dead-lettering of native records that fail to translate (whatever
+`translate` raised: a bug in it costs the record, never the publishing thread), and clean shutdown.
+While the broker is unreachable the records wait in that queue (bounded: the oldest are dropped and
+counted) and go out once the client is connected again; the publishing loop's heartbeat keeps the
+node's state online, so a stuck loop turns the node unhealthy.
 
     class AcmeRadar(Adapter[bytes]):
         kind = "sensor"
@@ -35,6 +39,7 @@ from typing import ClassVar, Generic, TypeVar
 from adapters.errors import NativeFormatError
 from bus import topics
 from bus.client import BrokerConfig, BusClient
+from bus.errors import BackpressureError, BusError, MessageTooLargeError, SessionTakenOverError
 from bus.schema import DeadLetter, Envelope, ObservationKind, Source, SourceKind, utc_now
 
 log = logging.getLogger(__name__)
@@ -49,7 +54,14 @@ class AdapterFigures:
     dropped: int = 0
     """Native records dropped because the queue was full (the oldest go first: fresh data matters)."""
     rejected: int = 0
-    """Native records that failed to translate (each dead-lettered with its reason)."""
+    """Native records that failed to translate, or whose observation the broker would refuse as
+    too large (each dead-lettered with its reason)."""
+    offline_waits: int = 0
+    """Times publishing paused until the broker was reachable again (records wait in the queue)."""
+    unpublished: int = 0
+    """Records given up after the broker left a publish unacknowledged for the client's timeout."""
+    queued: int = 0
+    """Records waiting in the queue now."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +75,8 @@ class Translation:
 class SourceTranslator(Generic[N]):
     """Translate one source's native records, pure (no I/O, no clock): every observation the
     adapter's `translate` returned (one or several), moved by `time_shift`, or the reason of its
-    NativeFormatError. `time_shift` makes a simulation or a replay look live."""
+    NativeFormatError (or of whatever else `translate` raised, named with its type). `time_shift`
+    makes a simulation or a replay look live."""
 
     def __init__(
         self, translate: Callable[[N], Envelope | Iterable[Envelope]], time_shift: timedelta = timedelta(0)
@@ -77,6 +90,8 @@ class SourceTranslator(Generic[N]):
             observations = [translated] if isinstance(translated, Envelope) else list(translated)
         except NativeFormatError as error:
             return Translation(rejection=str(error))
+        except Exception as error:  # a bug in translate, not malformed input: the record is lost, not the caller
+            return Translation(rejection=f"translate failed: {type(error).__name__}: {error}")
         if self.time_shift:
             shift = self.time_shift
             observations = [o.model_copy(update={"time": o.time + shift}) for o in observations]
@@ -97,14 +112,22 @@ class Adapter(ABC, Generic[N]):
         queue_size: int = 10_000,
         batch_size: int = 256,
         time_shift: timedelta = timedelta(0),
+        persistent_session_s: int | None = None,
     ) -> None:
-        """`time_shift` is added to every observation time (a simulation or replay made to look live)."""
+        """`time_shift` is added to every observation time (a simulation or replay made to look live);
+        `persistent_session_s` as BusClient's (for an adapter that also subscribes, e.g. a vehicle)."""
         self.source = Source(id=source_id, kind=SourceKind(self.kind), integration=self.integration)
         self.topic = topics.observation(self.kind, source_id)
         self.figures = AdapterFigures()
         self.client = BusClient(
-            source_id, self.source.kind, broker, role=f"adapter:{self.integration}", state_figures=self._state_figures
+            source_id,
+            self.source.kind,
+            broker,
+            role=f"adapter:{self.integration}",
+            state_figures=self._state_figures,
+            persistent_session_s=persistent_session_s,
         )
+        self._heartbeat = self.client.heartbeat(f"the publishing loop of {source_id}")
         self.translator = SourceTranslator(self.translate, time_shift)
         self._queue: deque[N] = deque()
         self._queue_size = queue_size
@@ -144,7 +167,10 @@ class Adapter(ABC, Generic[N]):
 
     def submit(self, native: N) -> bool:
         """Queue a record for publishing without blocking; False if the queue was full and the
-        oldest queued record was dropped to make room."""
+        oldest queued record was dropped to make room. Raises the client's `failure` (another
+        process took this source id over): the process should end."""
+        if self.client.failure is not None:
+            raise self.client.failure
         with self._ready:
             self.figures.submitted += 1
             dropped = len(self._queue) >= self._queue_size
@@ -165,18 +191,39 @@ class Adapter(ABC, Generic[N]):
     # --- publishing --------------------------------------------------------------------------------
 
     def _publish_loop(self) -> None:
-        while True:
-            with self._ready:
+        heartbeat = self._heartbeat
+        while self.client.failure is None:
+            with self._ready, heartbeat.waiting():
                 self._ready.wait_for(lambda: self._queue or self._closing)
                 if not self._queue:
                     return
+            self._wait_for_broker()
+            with self._ready:
                 batch = [self._queue.popleft() for _ in range(min(self._batch_size, len(self._queue)))]
                 self._busy = True
-            for native in batch:
-                self._publish_one(native)
-            with self._ready:
-                self._busy = False
-                self._ready.notify_all()
+            try:
+                for native in batch:
+                    heartbeat.beat()
+                    self._publish_one(native)
+            except SessionTakenOverError:
+                return  # the client has logged it; submit() raises it to the node
+            finally:
+                with self._ready:
+                    self._busy = False
+                    self._ready.notify_all()
+
+    def _wait_for_broker(self) -> None:
+        """While the broker is unreachable, records wait in the bounded queue (not in the client's
+        outbox, where a full window would end in BackpressureError)."""
+        if self.client.connected or self._closing:
+            return
+        self.figures.offline_waits += 1
+        log.warning(
+            "%s: the broker is unreachable; records wait in the queue (up to %d)", self.source.id, self._queue_size
+        )
+        with self._heartbeat.waiting():
+            while not self.client.wait_connected(0.5) and not self._closing and self.client.failure is None:
+                pass
 
     def _publish_one(self, native: N) -> None:
         translation = self.translator(native)
@@ -184,7 +231,15 @@ class Adapter(ABC, Generic[N]):
             self._reject(native, translation.rejection)
             return
         for observation in translation.envelopes:
-            self.client.publish(self.topic, observation)  # the client stamps seq, session, msg_id
+            try:
+                self.client.publish(self.topic, observation)  # the client stamps seq, session, msg_id
+            except MessageTooLargeError as error:
+                self._reject(native, str(error))
+                return
+            except BackpressureError as error:
+                self.figures.unpublished += 1
+                log.error("%s: gave a record up: %s", self.source.id, error)
+                return
             self.figures.published += 1
 
     def _reject(self, native: N, reason: str) -> None:
@@ -208,7 +263,11 @@ class Adapter(ABC, Generic[N]):
             payload_size=len(original),
             payload_sha256=hashlib.sha256(original).hexdigest(),
         )
-        self.client.publish(topics.dead_letter(self.source.id), letter)
+        try:
+            self.client.publish(topics.dead_letter(self.source.id), letter)
+        except BusError as error:
+            log.error("%s: could not dead-letter a record: %s", self.source.id, error)
 
     def _state_figures(self) -> dict[str, float]:
+        self.figures.queued = len(self._queue)
         return asdict(self.figures)

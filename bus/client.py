@@ -20,7 +20,19 @@ What it adds to paho, and why:
 * `subscribe` returns once the broker granted the subscription and raises `SubscribeError` with
   the broker's reason code when it did not;
 * inbound messages that fail to decode never reach a handler: they are counted per source, logged
-  once per source with the reason, and republished to `rampart/v1/deadletter/{source_id}`.
+  once per source with the reason, and republished to `rampart/v1/deadletter/{source_id}`; a
+  handler that raises is contained the same way: the message is dead-lettered with the exception's
+  type and text, counted, and the dispatcher goes on. Tables keyed by source ids are bounded;
+* liveness comes from the loops that do the work: the dispatcher and every loop that registered a
+  `Heartbeat` must show progress (or be waiting for work), else the periodic state says offline;
+* a message over the broker's size limit is refused before sending (`MessageTooLargeError`): the
+  broker would drop the connection and paho would resend it at every reconnect;
+* `persistent_session_s`: an MQTT 5 session (clean start off, a session expiry) that the broker
+  keeps, with its subscriptions and queued QoS 1 messages, while the node is away;
+* another process connecting with the same node id is named as such and not fought: the client
+  watches its own state topic (Mosquitto 2.0.11 closes a taken-over connection without the MQTT 5
+  reason "Session taken over", which is also understood); the older process stops, and its
+  `failure` says why.
 """
 
 from __future__ import annotations
@@ -37,7 +49,7 @@ import ssl
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import asdict, dataclass, field, replace
@@ -53,7 +65,15 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from bus import codec, topics
 from bus.envelope import Stamper
-from bus.errors import BackpressureError, BrokerConfigError, BusError, ConnectError, SubscribeError
+from bus.errors import (
+    BackpressureError,
+    BrokerConfigError,
+    BusError,
+    ConnectError,
+    MessageTooLargeError,
+    SessionTakenOverError,
+    SubscribeError,
+)
 from bus.schema import DeadLetter, Envelope, NodeState, Source, SourceKind, utc_now
 
 __all__ = [
@@ -65,6 +85,9 @@ __all__ = [
     "ClientFigures",
     "ConnectError",
     "Delivery",
+    "Heartbeat",
+    "MessageTooLargeError",
+    "SessionTakenOverError",
     "SubscribeError",
 ]
 
@@ -91,12 +114,25 @@ _Control = Callable[[], None]
 DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
 _FILE_VARIABLES = ("RAMPART_CA_FILE", "RAMPART_CERT_FILE", "RAMPART_KEY_FILE", "RAMPART_IDENTITY_DIR")
 MAX_DEAD_LETTER_PAYLOAD = 64 * 1024
+MAX_REASON_CHARS = 1024
+"""DeadLetter.reason's limit: an exception's text may be longer."""
 RECV_CHUNK = 64 * 1024
 WRITE_BUDGET = 512
 """Messages handed to paho per turn of the network loop, so reads and acknowledgements interleave."""
 ROUTE_CACHE_SIZE = 4096
 MISC_PERIOD_S = 0.5
 """How often the network loop runs paho's keepalive bookkeeping and the periodic node state."""
+MAX_TRACKED_SOURCES = 1024
+"""Source ids counted (and logged) one by one; rejections from further ids count under OTHER_SOURCES.
+Topics name sources, and anyone who may publish chooses them: per-source tables must not grow
+without bound."""
+OTHER_SOURCES = "(other)"
+PERSISTENT_SESSION_S = 300
+"""How long the broker keeps the session of a node that must not miss messages (the fusion, the
+recorder, vehicles) while it is away: a broker restart, a reconnect. A clean stop ends it at once."""
+STALL_INTERVALS = 3
+"""A work loop that shows no progress for this many state intervals is stalled (by default)."""
+SESSION_TAKEN_OVER = 0x8E
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,8 +257,18 @@ class ClientFigures:
     published: int = 0
     received: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
-    """Messages that failed to decode, per source (dead-lettered)."""
+    """Messages that failed to decode, per source (dead-lettered); at most MAX_TRACKED_SOURCES
+    sources, the rest under OTHER_SOURCES."""
     handler_errors: int = 0
+    """Messages a handler raised on (dead-lettered with the exception's type and text)."""
+    dead_letters_lost: int = 0
+    """Dead letters that could not be published (the bus was unreachable for too long)."""
+    oversize: int = 0
+    """Messages refused before sending: over the broker's size limit."""
+    stalls: int = 0
+    """Times a work loop was found stalled (the node then reports itself offline)."""
+    taken_over: int = 0
+    """Times another process connected with our node id."""
     connects: int = 0
     disconnects: int = 0
     """Connections lost without our asking."""
@@ -244,6 +290,43 @@ class ClientFigures:
         figures["bus_rejected"] = sum(self.rejected.values())
         figures["bus_inbox_depth"] = inbox_depth
         return figures
+
+    def count_rejected(self, source_id: str) -> bool:
+        """Count a rejection from `source_id`; True if the source is counted on its own (not under
+        OTHER_SOURCES), so it may be logged once."""
+        if source_id not in self.rejected and len(self.rejected) >= MAX_TRACKED_SOURCES:
+            self.rejected[OTHER_SOURCES] += 1
+            return False
+        self.rejected[source_id] += 1
+        return True
+
+
+class Heartbeat:
+    """A work loop's sign of life (`BusClient.heartbeat`). The loop calls `beat()` whenever it
+    makes progress and runs its waits for work inside `waiting()`: a loop waiting for work is idle,
+    not stalled. One that neither beats nor waits for `stall_s` (hung, or its thread died) is
+    stalled, and the node's state says offline until it beats again."""
+
+    def __init__(self, name: str, stall_s: float) -> None:
+        self.name = name
+        self.stall_s = stall_s
+        self._last = time.monotonic()
+        self._waiting = False
+
+    def beat(self) -> None:
+        self._last = time.monotonic()
+
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[None]:
+        self._waiting = True
+        try:
+            yield
+        finally:
+            self._waiting = False
+            self._last = time.monotonic()
+
+    def stalled(self, now: float) -> bool:
+        return not self._waiting and now - self._last > self.stall_s
 
 
 class _BufferedClient(mqtt.Client):
@@ -458,9 +541,14 @@ class BusClient:
         session_base: int | None = None,
         state_interval_s: float = 5.0,
         announce: bool = True,
+        persistent_session_s: int | None = None,
+        max_payload_bytes: int = codec.MAX_PAYLOAD_BYTES,
     ) -> None:
         """`announce=False` is for short-lived tools (health checks): no birth, no last will, no
-        retained state left behind on the broker."""
+        retained state left behind on the broker. `persistent_session_s` (MQTT 5): the broker keeps
+        this node's session (subscriptions, QoS 1 messages queued for it) for that long while it is
+        away, across a broker restart too when the broker persists; otherwise every connect starts
+        clean. `max_payload_bytes` is the broker's `message_size_limit`."""
         self.node_id = node_id
         self.source = Source(id=node_id, kind=kind)
         self.config = (config or BrokerConfig.from_env()).for_node(node_id)
@@ -472,12 +560,19 @@ class BusClient:
         # so a restarted process never reuses a session number, and so never a derived msg_id.
         self.session = int(time.time() * 1000) if session_base is None else session_base
         self._stamper = Stamper(node_id, self.session)
+        self._session_base = self.session
+        self._started_at = utc_now()
+        # Our own state topic, watched on the network thread for another process with our node id.
+        self._own_state = _Subscription(topics.node_state(node_id), 1, _never_routed)
+        self._own_state_routed = False  # ... and also delivered to a subscription of the node's
         self._publish_timeout_s = publish_timeout_s
         self._subscribe_timeout_s = subscribe_timeout_s
         self._backoff_s = backoff_s
         self._state_figures = state_figures or dict
         self._state_interval_s = state_interval_s
         self._announce = announce
+        self._persistent_session_s = persistent_session_s
+        self._max_payload_bytes = max_payload_bytes
         self._max_unacked = max_unacked
         self._outbox_size = outbox_size
         self._inbox_size = inbox_size
@@ -513,7 +608,15 @@ class BusClient:
         self._stopping = threading.Event()
         self._dispatch_stopping = False
         self._first_connect_error: str | None = None
+        self.failure: BusError | None = None
+        """Why the client gave up for good (another process took our node id over), else None."""
         self._logged_sources: set[str] = set()
+        self._logged_errors: set[type[BaseException]] = set()
+        # Liveness: the dispatcher's own heartbeat and the node's loops' (network thread reads them).
+        self._stall_s = STALL_INTERVALS * state_interval_s
+        self._dispatch_heartbeat = Heartbeat("the message dispatcher", self._stall_s)
+        self._heartbeats: tuple[Heartbeat, ...] = (self._dispatch_heartbeat,)
+        self._stalled: tuple[str, ...] = ()
         self._thread = threading.Thread(target=self._run, name=f"mqtt-{node_id}", daemon=True)
         self._dispatcher = threading.Thread(target=self._dispatch, name=f"dispatch-{node_id}", daemon=True)
         self._mqtt = self._make_paho_client()
@@ -616,6 +719,18 @@ class BusClient:
         """Messages received and not yet handled."""
         return len(self._inbox)
 
+    def heartbeat(self, name: str, stall_s: float | None = None) -> Heartbeat:
+        """Register a work loop (named in logs) whose progress keeps this node online: when it has
+        neither beaten nor waited for work for `stall_s` (default: three state intervals), the
+        periodic state says offline until it beats again."""
+        beat = Heartbeat(name, self._stall_s if stall_s is None else stall_s)
+        self._heartbeats = (*self._heartbeats, beat)
+        return beat
+
+    def _check_failed(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
     # --- the network thread ------------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -626,7 +741,7 @@ class BusClient:
                 if self._announce:
                     self._set_will()
                 self._mqtt.drop_buffers()
-                self._mqtt.connect(self.config.host, self.config.port, self.config.keepalive_s)
+                self._connect()
                 self._serve()
             except OSError as error:
                 self._first_connect_error = self._first_connect_error or str(error)
@@ -636,12 +751,31 @@ class BusClient:
             self._connected.clear()
             self._ready.clear()
             self._down.set()
-            if self._stopping.is_set():
+            if self._stopping.is_set() or self.failure is not None:
                 return
             # Full jitter in [delay/2, delay]: many nodes restarting together spread out.
             if self._stopping.wait(delay * random.uniform(0.5, 1.0)):
                 return
             delay = min(delay * 2, self._backoff_s[1])
+
+    def _connect(self) -> None:
+        if self._persistent_session_s is None or not self.config.mqtt5:
+            self._mqtt.connect(self.config.host, self.config.port, self.config.keepalive_s, clean_start=True)
+            return
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = self._persistent_session_s
+        self._mqtt.connect(
+            self.config.host, self.config.port, self.config.keepalive_s, clean_start=False, properties=properties
+        )
+
+    def _ending_session(self) -> Properties | None:
+        """DISCONNECT properties of a clean stop: a persistent session ends with it (nothing should
+        queue up for a node that left on purpose)."""
+        if self._persistent_session_s is None or not self.config.mqtt5:
+            return None
+        properties = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = 0
+        return properties
 
     def _serve(self) -> None:
         """One connection's life: hand queued messages to paho, read, write, keep alive."""
@@ -657,7 +791,7 @@ class BusClient:
                 disconnecting = True
                 while self._writing or self._outbox:  # what was published before stop() goes out
                     self._take_outbox()
-                paho.disconnect()
+                paho.disconnect(properties=self._ending_session())
             elif not disconnecting and not paho.unsent:
                 self._take_outbox()
             if not self._write():
@@ -695,6 +829,7 @@ class BusClient:
                     return
                 if self._announce and self._connected.is_set() and now >= next_state:
                     next_state = now + self._state_interval_s
+                    self._check_liveness(now)
                     self.publish_state()
 
     def _write(self) -> bool:
@@ -784,8 +919,27 @@ class BusClient:
 
     def publish_state(self) -> None:
         """Republish the retained birth with fresh figures (the network thread does it every
-        `state_interval_s`)."""
-        self._send(topics.node_state(self.node_id), self._state(online=True), 1, True, wait=False)
+        `state_interval_s`): online, unless a work loop is stalled."""
+        online = not self._stalled
+        with contextlib.suppress(MessageTooLargeError):  # counted and logged; the network thread goes on
+            self._send(topics.node_state(self.node_id), self._state(online=online), 1, True, wait=False)
+
+    def _check_liveness(self, now: float) -> None:
+        """Network thread: which work loops are stalled; log each change once."""
+        stalled = tuple(beat.name for beat in self._heartbeats if beat.stalled(now))
+        if stalled and stalled != self._stalled:
+            self.figures.stalls += 1
+            log.error(
+                "%s: %s made no progress for %g s: reporting the node offline",
+                self.node_id,
+                " and ".join(stalled),
+                self._stall_s,
+            )
+        elif self._stalled and not stalled:
+            log.warning(
+                "%s: %s made progress again: reporting the node online", self.node_id, " and ".join(self._stalled)
+            )
+        self._stalled = stalled
 
     def _on_connect(
         self,
@@ -806,6 +960,8 @@ class BusClient:
         self._suback_pending.clear()
         for subscription in list(self._subscriptions.values()):
             self._request_subscription(subscription)
+        if self._announce:
+            self._request_subscription(self._own_state)
         self._down.clear()
         self._connected.set()
         if self._announce:
@@ -824,10 +980,51 @@ class BusClient:
     ) -> None:
         self._connected.clear()
         self._ready.clear()
-        self._down.set()
-        if not self._stopping.is_set():
+        if not self._stopping.is_set() and self.failure is None:
             self.figures.disconnects += 1
-            log.warning("%s: lost %s (%s); reconnecting", self.node_id, self.config.url, reason_code)
+            if reason_code == SESSION_TAKEN_OVER:  # brokers that say so; Mosquitto 2.0.11 just closes
+                self._give_way()
+            else:
+                log.warning("%s: lost %s (%s); reconnecting", self.node_id, self.config.url, reason_code)
+        self._down.set()
+
+    def _on_own_state(self, msg: mqtt.MQTTMessage) -> None:
+        """Network thread: a state on our own topic. One stamped since we started (a birth, or the
+        last will the broker sent when it closed the other's connection), from a session that is not
+        ours, is another process with our node id: the broker gives the
+        session to whichever connected last, so the two would knock each other off for ever (and
+        Mosquitto 2.0.11 closes the loser's connection without a reason code). The older process
+        gives way; the newer one says so once and stays."""
+        try:
+            state = codec.decode(bytes(msg.payload), _content_type(msg))
+        except codec.DecodeError:
+            return
+        if (
+            not isinstance(state, NodeState)
+            or state.time < self._started_at
+            or self._session_base < state.session <= self.session + 1
+        ):
+            return
+        if state.session > self.session:  # a process started after this one
+            self._give_way()
+            self._mqtt.disconnect()  # a clean disconnect: no last will over the other's state
+        elif not self.figures.taken_over:
+            self.figures.taken_over += 1
+            log.error(
+                "%s: an older process was connected to %s as node %r: two processes share one node id; "
+                "it gives way to this one",
+                self.node_id,
+                self.config.url,
+                self.node_id,
+            )
+
+    def _give_way(self) -> None:
+        self.figures.taken_over += 1
+        self.failure = SessionTakenOverError(
+            f"another process is connected to {self.config.url} as node {self.node_id!r}: two processes share "
+            "one node id; this one stops rather than knock the other off in turn"
+        )
+        log.error("%s: %s", self.node_id, self.failure)
 
     def _on_publish(
         self,
@@ -861,7 +1058,9 @@ class BusClient:
     def publish(self, topic: str, message: Envelope, qos: int = 1, retain: bool = False) -> None:
         """Stamp a message of this node (its seq, session, msg_id and sent_at), encode and publish
         it. QoS 1/2 waits for room in the unacknowledged window; raises `BackpressureError` after
-        `publish_timeout_s`. A message from another source is forwarded with `publish_raw`."""
+        `publish_timeout_s`; `MessageTooLargeError` (before anything is sent) for a message over
+        the broker's size limit; `SessionTakenOverError` once another process took the node id
+        over. A message from another source is forwarded with `publish_raw`."""
         if message.source.id != self.node_id:
             raise ValueError(
                 f"{self.node_id}: cannot stamp a message from {message.source.id!r}; forward it with publish_raw"
@@ -871,6 +1070,7 @@ class BusClient:
     def _send(self, topic: str, message: Envelope, qos: int, retain: bool, wait: bool) -> None:
         """Stamp, encode and queue under one lock, so that seq order is send order."""
         _check_topic(topic)
+        self._check_failed()
         if qos == 0 and not self._connected.is_set():
             self.figures.dropped_offline += 1
             return
@@ -879,7 +1079,11 @@ class BusClient:
             if wait:
                 self._wait_for_room(qos)
             stamp = self._stamper.fields(sent_at=utc_now())
-            self._queue((topic, codec.encode(message, self.content_type, stamp), qos, retain, properties))
+            payload = codec.encode(message, self.content_type, stamp)
+            if len(payload) > self._max_payload_bytes:
+                self._stamper.take_back()  # no gap in seq for a message that never left
+                self._refuse_oversize(topic, len(payload))
+            self._queue((topic, payload, qos, retain, properties))
 
     def publish_raw(
         self,
@@ -890,8 +1094,12 @@ class BusClient:
         content_type: str | None = codec.MSGPACK,
     ) -> None:
         """Publish bytes as they are: replays, messages of other sources, empty retained clears.
-        Flow control as `publish`."""
+        Flow control and refusals as `publish`."""
         _check_topic(topic)
+        self._check_failed()
+        if len(payload) > self._max_payload_bytes:
+            with self._handoff:
+                self._refuse_oversize(topic, len(payload))
         if qos == 0 and not self._connected.is_set():
             self.figures.dropped_offline += 1
             return
@@ -900,6 +1108,17 @@ class BusClient:
             if threading.current_thread() is not self._thread:
                 self._wait_for_room(qos)
             self._queue((topic, payload, qos, retain, properties))
+
+    def _refuse_oversize(self, topic: str, size: int) -> None:
+        """With the hand-over lock held: count, log the first, raise."""
+        self.figures.oversize += 1
+        error = MessageTooLargeError(
+            f"{self.node_id}: a message of {size} bytes to {topic} is over the broker's limit of "
+            f"{self._max_payload_bytes} bytes; not sent"
+        )
+        if self.figures.oversize == 1:
+            log.error("%s (further ones are counted in bus_oversize)", error)
+        raise error
 
     def _queue(self, item: _Outgoing | _Control) -> None:
         """Append to the outbox (the hand-over lock held) and wake the network thread if it may sleep."""
@@ -963,19 +1182,20 @@ class BusClient:
         the dispatcher thread. Returns once the broker granted the subscription (or at once before
         `start()`, which then waits for it); raises `SubscribeError` with the broker's reason.
 
-        An empty payload is a cleared retained value: it goes to `on_cleared(topic)` if given."""
+        An empty payload is a cleared retained value: it goes to `on_cleared(topic)` if given, else it
+        is rejected like any message that does not decode. A handler that raises is contained: the
+        message is dead-lettered with the exception's type and text, and counted."""
 
         def deliver(msg: mqtt.MQTTMessage, received_at: float) -> None:
-            if not msg.payload:
-                if on_cleared is not None:
-                    self._guarded(on_cleared, msg.topic)
+            if not msg.payload and on_cleared is not None:
+                self._guarded(msg, on_cleared, msg.topic)
                 return
             try:
                 message = codec.decode_on_topic(msg.topic, bytes(msg.payload), _content_type(msg))
             except codec.DecodeError as error:
                 self._reject(msg, str(error))
                 return
-            self._guarded(handler, message, Delivery(msg.topic, bool(msg.retain), received_at))
+            self._guarded(msg, handler, message, Delivery(msg.topic, bool(msg.retain), received_at))
 
         self._add_subscription(_Subscription(topic_filter, qos, deliver))
 
@@ -984,7 +1204,7 @@ class BusClient:
         as `subscribe`."""
 
         def deliver(msg: mqtt.MQTTMessage, received_at: float) -> None:
-            self._guarded(handler, msg)
+            self._guarded(msg, handler, msg)
 
         self._add_subscription(_Subscription(topic_filter, qos, deliver))
 
@@ -1004,14 +1224,18 @@ class BusClient:
 
     def _register(self, subscription: _Subscription) -> None:
         self._subscriptions[subscription.topic_filter] = subscription
-        self._routes = tuple(self._subscriptions.values())
-        self._route_cache = {}
+        self._routes_changed()
 
     def _unregister(self, subscription: _Subscription) -> None:
         if self._subscriptions.get(subscription.topic_filter) is subscription:
             del self._subscriptions[subscription.topic_filter]
-            self._routes = tuple(self._subscriptions.values())
-            self._route_cache = {}
+            self._routes_changed()
+
+    def _routes_changed(self) -> None:
+        self._routes = tuple(self._subscriptions.values())
+        self._route_cache = {}
+        own = self._own_state.topic_filter
+        self._own_state_routed = any(mqtt.topic_matches_sub(s.topic_filter, own) for s in self._routes)
 
     def _request_subscription(self, subscription: _Subscription) -> None:
         """Network thread: send SUBSCRIBE; `_on_subscribe` settles the grant."""
@@ -1061,6 +1285,10 @@ class BusClient:
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         """Network thread: collect; `_push_inbox` hands the batch over after the read."""
+        if msg.topic == self._own_state.topic_filter:
+            self._on_own_state(msg)
+            if not self._own_state_routed:
+                return
         self.figures.received += 1
         if msg.qos == 0 and self._inbox_full():
             self.figures.inbox_dropped += 1
@@ -1094,11 +1322,12 @@ class BusClient:
         """The dispatcher thread: run handlers in arrival order until stopped and drained."""
         inbox = self._inbox
         resume_below = self._inbox_size // 2
+        heartbeat = self._dispatch_heartbeat
         while True:
             try:
                 msg, received_at = inbox.popleft()
             except IndexError:
-                with self._inbox_ready:
+                with self._inbox_ready, heartbeat.waiting():
                     self._dispatcher_idle = True  # before looking, so no push can slip by unseen
                     while not inbox and not self._dispatch_stopping:
                         self._inbox_ready.wait()
@@ -1106,6 +1335,7 @@ class BusClient:
                     if not inbox:
                         return
                 continue
+            heartbeat.beat()
             if self._read_paused and len(inbox) <= resume_below:
                 self._read_paused = False
                 self._wake()
@@ -1121,19 +1351,32 @@ class BusClient:
             for route in routes:
                 route(msg, received_at)
 
-    def _guarded(self, handler: Callable[..., None], *args: object) -> None:
-        """Run a handler; an exception in it is logged and counted, never kills the dispatcher."""
+    def _guarded(self, msg: mqtt.MQTTMessage, handler: Callable[..., None], *args: object) -> None:
+        """Run a handler on `msg`; an exception in it never kills the dispatcher: the message is
+        dead-lettered with the exception's type and text, counted, and logged (with the traceback
+        the first time for each exception type)."""
         try:
             handler(*args)
-        except Exception:
+        except Exception as error:
             self.figures.handler_errors += 1
-            log.exception("%s: handler failed on %s", self.node_id, args[-1])
+            reason = f"handler failed: {type(error).__name__}: {error}"
+            first = type(error) not in self._logged_errors and len(self._logged_errors) < MAX_TRACKED_SOURCES
+            if first:
+                self._logged_errors.add(type(error))
+            log.error(
+                "%s: %s, on a message on %s (dead-lettered%s)",
+                self.node_id,
+                reason,
+                msg.topic,
+                "" if first else "; the traceback was logged the first time",
+                exc_info=first,
+            )
+            self._dead_letter(msg, reason)
 
     def _reject(self, msg: mqtt.MQTTMessage, reason: str) -> None:
         """Count, log once per source, and dead-letter a message that failed to decode."""
         source_id = _source_of(msg.topic)
-        self.figures.rejected[source_id] += 1
-        if source_id not in self._logged_sources:
+        if self.figures.count_rejected(source_id) and source_id not in self._logged_sources:
             self._logged_sources.add(source_id)
             log.warning(
                 "%s: rejected a message from %s on %s: %s (further rejections from it are counted)",
@@ -1142,19 +1385,28 @@ class BusClient:
                 msg.topic,
                 reason,
             )
+        self._dead_letter(msg, reason)
+
+    def _dead_letter(self, msg: mqtt.MQTTMessage, reason: str) -> None:
+        """Republish `msg` to the dead-letter topic of its source with `reason`."""
+        source_id = _source_of(msg.topic)
         payload = bytes(msg.payload)
         now = utc_now()
         letter = DeadLetter(
             source=self.source,
             time=now,
             original_topic=msg.topic,
-            reason=reason,
+            reason=reason[:MAX_REASON_CHARS],
             content_type=_content_type(msg),
             payload=payload if len(payload) <= MAX_DEAD_LETTER_PAYLOAD else None,
             payload_size=len(payload),
             payload_sha256=hashlib.sha256(payload).hexdigest(),
         )
-        self.publish(topics.dead_letter(source_id), letter, qos=1)
+        try:
+            self.publish(topics.dead_letter(source_id), letter, qos=1)
+        except BusError as error:
+            self.figures.dead_letters_lost += 1
+            log.error("%s: could not dead-letter a message on %s: %s", self.node_id, msg.topic, error)
 
 
 @functools.cache
@@ -1162,6 +1414,10 @@ def _publish_properties(content_type: str) -> Properties:
     properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
     properties.ContentType = content_type
     return properties
+
+
+def _never_routed(msg: mqtt.MQTTMessage, received_at: float) -> None:
+    """The route of the own-state subscription, which `_on_message` handles before routing."""
 
 
 def _ignore_socket(client: mqtt.Client, userdata: object, sock: Any) -> None:

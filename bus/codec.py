@@ -78,6 +78,8 @@ def decode(payload: bytes | bytearray, content_type: str | None = None, expect: 
     """Parse and validate a payload; `expect` restricts which message type is acceptable."""
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise DecodeError("payload", f"{len(payload)} bytes is over the limit of {MAX_PAYLOAD_BYTES}")
+    if not payload:
+        raise DecodeError("payload", "empty (only a retained value's clear may be empty)")
     content_type = content_type or sniff_content_type(payload)
     data = _parse(payload, content_type)
     model = _model_for(data)

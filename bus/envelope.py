@@ -37,6 +37,10 @@ class Stamper:
         digest = hashlib.blake2b(f"{self.source_id}/{self.session}/{self.seq}".encode(), digest_size=16)
         return {"seq": self.seq, "session": self.session, "msg_id": digest.hexdigest(), "sent_at": sent_at}
 
+    def take_back(self) -> None:
+        """The last seq went to a message that was never sent (refused): the next message reuses it."""
+        self.seq -= 1
+
     def new_session(self, session: int) -> None:
         """A reconnect starts a new session; seq restarts with it."""
         self.session = session

@@ -28,3 +28,13 @@ class SubscribeError(BusError):
 class BrokerConfigError(BusError, ValueError):
     """The connection settings cannot work (a missing, empty or unreadable TLS file, no identity for
     a node); the message is one line naming the setting or file."""
+
+
+class MessageTooLargeError(BusError, ValueError):
+    """A message over the broker's size limit, refused before it was sent: the broker would close
+    the connection on it, and paho would resend it at every reconnect, for ever."""
+
+
+class SessionTakenOverError(BusError):
+    """Another process connected with this node's id and the broker handed it our session: two
+    processes share one node id. The client does not reconnect (it would knock the other off)."""

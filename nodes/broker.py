@@ -1,7 +1,9 @@
 """A local Mosquitto on a free loopback port, configured from the shipped `nodes/mosquitto.conf`.
 
 Tests use it for an isolated broker they can stop and restart; `rampart up` uses it when no broker
-URL is given. The generated config keeps every setting of `mosquitto.conf` except the listener.
+URL is given. The generated config keeps every setting of `mosquitto.conf` except the listener,
+and keeps its persistence file in the broker's own working directory, which outlives `stop()` and
+`kill()`: a restarted broker resumes from it.
 """
 
 from __future__ import annotations
@@ -56,12 +58,18 @@ class LocalMosquitto:
         self._workdir = Path(tempfile.mkdtemp(prefix="rampart-mosquitto-"))
         self.config_path = self._workdir / "mosquitto.conf"
         self.log_path = self._workdir / "mosquitto.log"
-        self.config_path.write_text(_local_config(config.read_text(), self.port, overrides or {}))
+        overrides = {"persistence_location": f"{self._workdir}/", **(overrides or {})}
+        self.config_path.write_text(_local_config(config.read_text(), self.port, overrides))
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
+
+    @property
+    def persistence_file(self) -> Path:
+        """Where the broker saves its database (every `autosave_interval`, and at a clean stop)."""
+        return self._workdir / "mosquitto.db"
 
     def start(self, timeout_s: float = 5.0) -> LocalMosquitto:
         with self.log_path.open("ab") as log_file:
@@ -89,6 +97,14 @@ class LocalMosquitto:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+        self._process = None
+
+    def kill(self) -> None:
+        """A crash: SIGKILL, no clean shutdown (Mosquitto saves nothing on the way down)."""
+        if self._process is None:
+            return
+        self._process.kill()
+        self._process.wait()
         self._process = None
 
     def restart(self) -> None:

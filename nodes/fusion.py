@@ -21,13 +21,13 @@ from dataclasses import asdict
 import numpy as np
 
 from bus import topics
-from bus.client import BrokerConfig, BusClient, Delivery
+from bus.client import PERSISTENT_SESSION_S, BrokerConfig, BusClient, Delivery
 from bus.schema import Envelope, Observation, PictureSnapshot, SourceKind, utc_now
 from fusion import FusionConfig, FusionCore, VerdictKind
 from fusion.clock import PictureClock
 from fusion.config import settings
 from fusion.picture import PictureFeed
-from nodes.options import OptionError, add_broker_option, add_config_option, broker_from, fusion_config
+from nodes.options import OptionError, add_broker_option, add_config_option, broker_from, fusion_config, node_id
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ so it is not in FusionConfig and offline replay (which snapshots at every truth 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_broker_option(parser)
-    parser.add_argument("--id", default="fusion", help="node id (default fusion)")
+    parser.add_argument("--id", default="fusion", type=node_id, help="node id (default fusion)")
     add_config_option(parser)
     parser.add_argument(
         "--snapshot-rate",
@@ -74,7 +74,14 @@ class FusionService:
         snapshot_rate_hz: float = SNAPSHOT_RATE_HZ,
     ) -> None:
         self.core = FusionCore(config)
-        self.client = BusClient(node_id, SourceKind.FUSION, broker, role="fusion", state_figures=self.figures)
+        self.client = BusClient(
+            node_id,
+            SourceKind.FUSION,
+            broker,
+            role="fusion",
+            state_figures=self.figures,
+            persistent_session_s=PERSISTENT_SESSION_S,  # observations wait for it across a broker crash
+        )
         # This start's epoch: the session base, milliseconds since 1970, so a restart's is larger.
         self.feed = PictureFeed(self.core, self.client.source, self.client.session, epoch=self.client.session)
         self.clock = PictureClock(max_lead_s=self.core.config.max_future_s)
@@ -133,8 +140,10 @@ class FusionService:
         """Fuse until stopped (or for `duration_s`): step the picture, publish."""
         deadline = time.monotonic() + duration_s if duration_s else None
         next_snapshot = next_rate_sample = time.monotonic()
+        heartbeat = self.client.heartbeat("the fusion loop")  # a stuck loop turns the node unhealthy
         while not self._stopping.is_set() and (deadline is None or time.monotonic() < deadline):
             started = time.monotonic()
+            heartbeat.beat()
             pages: list[PictureSnapshot] = []
             with self._core_lock:
                 now = self.clock.now()

@@ -23,18 +23,10 @@ import time
 from bus import topics
 from bus.client import BrokerConfig, BusClient, BusError, Delivery
 from bus.schema import Envelope, NodeState, SourceKind, utc_now
-from nodes.options import add_broker_option, broker_from
+from nodes.options import add_broker_option, broker_from, node_id
 
 DEFAULT_MAX_AGE_S = 20.0
 """Four of BusClient's 5 s state refresh intervals."""
-
-
-def _node_id(value: str) -> str:
-    try:
-        topics.node_state(value)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return value
 
 
 def _seconds(value: str) -> float:
@@ -46,7 +38,7 @@ def _seconds(value: str) -> float:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--node", required=True, type=_node_id, help="node id (fusion; a vehicle's is ID.nav; sim.SCENARIO)"
+        "--node", required=True, type=node_id, help="node id (fusion; a vehicle's is ID.nav; sim.SCENARIO)"
     )
     add_broker_option(parser)
     parser.add_argument("--timeout", type=_seconds, default=5.0, help="seconds to wait for an online state (default 5)")

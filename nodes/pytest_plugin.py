@@ -7,8 +7,9 @@ Fixtures (all named `rampart_*`, so they do not clash with a project's own):
   `RAMPART_TEST_BROKER` if set; else Mosquitto 2 in a container through testcontainers where a Docker
   engine answers; else a local `mosquitto` binary on a free loopback port. Both started brokers use
   the shipped `nodes/mosquitto.conf`. With none of these the run stops at once and says what to install.
-* `rampart_own_broker`: a private broker for one test, which it may `stop()` and `start()` again (same
-  URL). Skipped when `RAMPART_TEST_BROKER` is set: a shared broker cannot be restarted.
+* `rampart_own_broker`: a private broker for one test, which it may `stop()` (or `kill()`, a crash) and
+  `start()` again (same URL, same persistence file). Skipped when `RAMPART_TEST_BROKER` is set: a
+  shared broker cannot be restarted.
 * `rampart_fusion`: a `FusionService` fusing in the background on `rampart_own_broker` (picture topics
   are global, so every test gets a broker of its own).
 * `rampart_replay`: `rampart_replay("smoke.rec")` fuses a recording offline (no broker, deterministic)
@@ -59,6 +60,9 @@ class Broker(Protocol):
 
 class OwnedBroker(Broker, Protocol):
     def stop(self) -> None: ...
+    def kill(self) -> None:
+        """A crash (SIGKILL): no clean shutdown; `start()` resumes from the last autosave."""
+
     def start(self) -> object: ...
 
 
@@ -93,6 +97,9 @@ class ContainerBroker:
 
     def stop(self) -> None:
         self._container.get_wrapped_container().stop()
+
+    def kill(self) -> None:
+        self._container.get_wrapped_container().kill()  # SIGKILL; the data volume stays
 
     def start(self) -> ContainerBroker:
         from testcontainers.core.waiting_utils import wait_for_logs

@@ -12,10 +12,10 @@ from collections.abc import Callable
 import paho.mqtt.client as mqtt
 
 from bus import topics
-from bus.client import BrokerConfig, BusClient
+from bus.client import PERSISTENT_SESSION_S, BrokerConfig, BusClient, BusError
 from bus.recording import RecordedMessage, RecordingWriter
 from bus.schema import SourceKind, utc_now
-from nodes.options import add_broker_option, broker_from
+from nodes.options import add_broker_option, broker_from, node_id
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +27,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     parser.add_argument(
-        "--id", default="recorder", help="node id: its identity in a provisioned deployment (default recorder)"
+        "--id",
+        default="recorder",
+        type=node_id,
+        help="node id: its identity in a provisioned deployment (default recorder)",
     )
 
 
@@ -44,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
             while deadline is None or time.monotonic() < deadline:
                 time.sleep(min(1.0, deadline - time.monotonic()) if deadline else 1.0)
                 print(f"\r{recorder.status()}", end="", file=sys.stderr, flush=True)
+                if recorder.failure is not None:  # another recorder took our id over: exit non-zero
+                    raise recorder.failure
         except KeyboardInterrupt:
             pass
     print(f"\r{recorder.status()}  -> {args.out}", file=sys.stderr)
@@ -74,7 +79,13 @@ class Recorder:
             created_at=utc_now(),
             overwrite=overwrite,
         )
-        self._client = BusClient(node_id or f"recorder-{os.getpid()}", SourceKind.RECORDER, broker, role="recorder")
+        self._client = BusClient(
+            node_id or f"recorder-{os.getpid()}",
+            SourceKind.RECORDER,
+            broker,
+            role="recorder",
+            persistent_session_s=PERSISTENT_SESSION_S,
+        )
         for topic_filter in filters:
             self._client.subscribe_raw(topic_filter, self._record)
 
@@ -111,6 +122,11 @@ class Recorder:
     def start(self) -> Recorder:
         self._client.start()
         return self
+
+    @property
+    def failure(self) -> BusError | None:
+        """Why the recorder's connection gave up for good (see BusClient.failure), else None."""
+        return self._client.failure
 
     def stop(self) -> None:
         self._client.stop()

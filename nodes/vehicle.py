@@ -18,11 +18,11 @@ from rich.table import Table
 from rich.text import Text
 
 from adapters.base import Adapter
-from bus.client import BrokerConfig
+from bus.client import PERSISTENT_SESSION_S, BrokerConfig
 from bus.replica import PictureReplica
 from bus.schema import Environment, GeoPoint, PositionReport, Track
 from fusion.clock import PictureClock
-from nodes.options import add_broker_option, broker_from
+from nodes.options import add_broker_option, broker_from, east_north, lat_lon, positive, vehicle_id
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class VehicleNavigation(Adapter[OwnFix]):
     integration = "rampart-vehicle"
 
     def __init__(self, vehicle_id: str, broker: BrokerConfig | None = None) -> None:
-        super().__init__(f"{vehicle_id}.nav", broker)
+        super().__init__(f"{vehicle_id}.nav", broker, persistent_session_s=PERSISTENT_SESSION_S)
         self.vehicle_id = vehicle_id
 
     def translate(self, native: OwnFix) -> PositionReport:
@@ -61,11 +61,13 @@ class VehicleNavigation(Adapter[OwnFix]):
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--id", required=True, help="vehicle id (its platform id in the picture)")
+    parser.add_argument("--id", required=True, type=vehicle_id, help="vehicle id (its platform id in the picture)")
     add_broker_option(parser)
-    parser.add_argument("--position", default="54.32,10.14", help="start LAT,LON (default 54.32,10.14)")
-    parser.add_argument("--velocity", default="0,0", help="constant VE,VN in m/s (default 0,0: parked)")
-    parser.add_argument("--report-rate", type=float, default=1.0, help="own position reports per second (default 1)")
+    parser.add_argument("--position", type=lat_lon, default="54.32,10.14", help="start LAT,LON (default 54.32,10.14)")
+    parser.add_argument(
+        "--velocity", type=east_north, default="0,0", help="constant VE,VN in m/s (default 0,0: parked)"
+    )
+    parser.add_argument("--report-rate", type=positive, default=1.0, help="own position reports per second (default 1)")
     parser.add_argument("--headless", action="store_true", help="print a summary line instead of the live table")
     parser.add_argument(
         "--clock",
@@ -77,8 +79,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    lat, lon = (float(part) for part in args.position.split(","))
-    ve, vn = (float(part) for part in args.velocity.split(","))
+    lat, lon = args.position
+    ve, vn = args.velocity
     start, started = GeoPoint(lat=lat, lon=lon), time.monotonic()
     navigation = VehicleNavigation(args.id, broker_from(args))
     clock = PictureClock()
