@@ -263,6 +263,13 @@ FORBIDDEN: dict[str, list[tuple[str, str, bool]]] = {
         ("observation", topics.observation("position", "ifv-7.nav"), False),
         ("forged node state of the fusion", topics.node_state("fusion"), True),
     ],
+    "replayer": [
+        ("forged track", topics.track("T999"), True),
+        ("forged snapshot", topics.snapshot(), True),
+        ("forged node state of the fusion", topics.node_state("fusion"), True),
+        ("forged node state of the source it replays", topics.node_state("radar-north"), True),
+        ("dead letter", topics.dead_letter("radar-north"), False),
+    ],
     "health.fusion": [
         ("forged node state of the node it checks", topics.node_state("fusion"), True),
         ("forged track", topics.track("T999"), True),
@@ -291,6 +298,11 @@ def test_what_each_role_is_for_is_allowed(secured: Secured) -> None:
         "ifv-7.nav": [(topics.observation("position", "ifv-7.nav"), False)],
         "radar-north": [(topics.observation("sensor", "radar-north"), False)],
         "sim.smoke": [(topics.truth("smoke"), False)],
+        "replayer": [
+            (topics.observation("sensor", "radar-north"), False),
+            (topics.observation("position", "ifv-7.nav"), False),
+            (topics.truth("smoke"), False),
+        ],
     }
     for identity, publishes in allowed.items():
         node = connected(secured, identity)
@@ -432,6 +444,18 @@ def test_the_stack_runs_the_smoke_scenario_under_the_acl_with_zero_refusals(secu
     assert {topics.node_state(f"{v}.nav") for v in VEHICLES} <= recorded
 
 
+def test_a_recording_replays_as_the_replayer_with_zero_refusals(secured: Secured) -> None:
+    """`rampart replay` connects as `replayer` by default and republishes other sources' observations
+    and the truth: exactly what its role may write."""
+    env = {**os.environ, **secured.deployment.client_env(), "RAMPART_BROKER": secured.url}
+    recording = Path(__file__).parent / "data" / "smoke.rec"
+    command = [sys.executable, "-m", "nodes.cli", "replay", str(recording), "--max-speed"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "the broker refused" not in result.stderr
+    assert "as replayer (p5" in secured.broker.log_path.read_text()
+
+
 # --- clear errors for every TLS/auth misconfiguration ----------------------------------------------------------
 
 
@@ -534,6 +558,17 @@ def test_the_auth_file_round_trips_and_names_what_is_wrong(tmp_path: Path) -> No
     path.write_text(spec.to_toml())
     assert load_auth_file(path) == spec
     relay = parse_auth({"version": 1, "roles": {"adapter": ["relay"]}, "sources": {"relay": ["a", "b"]}})
+    trials = parse_auth({"version": 1, "roles": {"replayer": ["any", "some"]}, "sources": {"some": ["a"]}})
+    assert acl_rules(trials.node("any")) == [
+        "topic write rampart/v1/obs/#",
+        "topic write rampart/v1/truth/#",
+        "topic write rampart/v1/node/any/state",
+    ]
+    assert acl_rules(trials.node("some")) == [
+        "topic write rampart/v1/obs/+/a",
+        "topic write rampart/v1/truth/#",
+        "topic write rampart/v1/node/some/state",
+    ]
     assert acl_rules(relay.node("relay")) == [
         "topic write rampart/v1/obs/+/a",
         "topic write rampart/v1/obs/+/b",
