@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"provisioned {len(spec.nodes)} identities ({kind}) for {', '.join(spec.hosts)} in {args.out}")
     print(f"  broker:  mosquitto -c {config}")
     print(f"  nodes:   RAMPART_CA_FILE={deployment.ca_file} RAMPART_IDENTITY_DIR={deployment.identity_dir}")
-    print(f"           --broker mqtts://{spec.hosts[0]}:{TLS_PORT}")
+    print(f"           --broker mqtts://HOST:{TLS_PORT}, HOST one of {', '.join(spec.hosts)}")
     if issuer is None:
         print(f"  keep {args.out / 'ca.key'} offline: it is needed only to add identities (--ca-from)")
     return 0

@@ -394,8 +394,9 @@ class Deployment:
 
     def broker_settings(self, broker_dir: str | None = None) -> dict[str, str]:
         """The Mosquitto settings of a TLS listener with these identities; `broker_dir` is where the
-        broker sees `broker/` and `ca.crt` (e.g. a container's mount point), default where they are."""
-        where = broker_dir or str(self.broker_dir)
+        broker sees `broker/` and `ca.crt` (e.g. a container's mount point), default where they are
+        (an absolute path: the broker may be started from any directory)."""
+        where = broker_dir or str(self.broker_dir.absolute())
         settings = {
             "allow_anonymous": "false",
             "cafile": f"{where}/{CA_FILE}",

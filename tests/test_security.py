@@ -586,13 +586,17 @@ def test_the_auth_file_round_trips_and_names_what_is_wrong(tmp_path: Path) -> No
             parse_auth(data)
 
 
-def test_the_shipped_auth_file_is_valid_and_provisions(tmp_path: Path, capsys) -> None:
+def test_the_shipped_auth_file_is_valid_and_provisions(tmp_path: Path, capsys, monkeypatch) -> None:
     shipped = Path(__file__).resolve().parents[1] / "deploy" / "rampart-auth.toml"
     spec = load_auth_file(shipped)
     assert {"fusion", "sim.baltic-patrol", "ifv-7.nav", "ifv-8.nav", "health.fusion"} <= {n.id for n in spec.nodes}
-    assert main(["provision", "--out", str(tmp_path / "d"), "--auth", str(shipped)]) == 0
+    monkeypatch.chdir(tmp_path)
+    assert main(["provision", "--out", "d", "--auth", str(shipped)]) == 0
+    assert "--broker mqtts://HOST:8883, HOST one of mosquitto, localhost, 127.0.0.1" in capsys.readouterr().out
     assert (tmp_path / "d" / "nodes" / "fusion.crt").exists()
-    assert "use_identity_as_username true" in (tmp_path / "d" / "broker" / "mosquitto.conf").read_text()
+    config = (tmp_path / "d" / "broker" / "mosquitto.conf").read_text()
+    assert "use_identity_as_username true" in config
+    assert f"acl_file {tmp_path / 'd' / 'broker' / 'acl'}\n" in config, "absolute: mosquitto runs from anywhere"
     assert main(["provision", "--out", str(tmp_path / "d"), "--auth", str(shipped)]) == 2
     assert "already provisioned" in capsys.readouterr().err
     assert main(["provision", "--out", str(tmp_path / "d"), "--auth", str(shipped), "--skip-existing"]) == 0
