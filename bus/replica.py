@@ -64,7 +64,7 @@ class ReplicaFigures:
 class PictureReplica:
     """Keeps the current picture; `on_created` / `on_updated` / `on_dropped` run on the client's
     dispatcher thread. `max_seq_jump` and `max_epoch_lead_s` bound what one message may do to the
-    sequence state (see the module's doc); `clock` is the wall clock in seconds."""
+    sequence state (see the module's doc)."""
 
     def __init__(
         self,
@@ -75,7 +75,6 @@ class PictureReplica:
         *,
         max_seq_jump: int = DEFAULT_MAX_SEQ_JUMP,
         max_epoch_lead_s: float = DEFAULT_MAX_EPOCH_LEAD_S,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         if max_seq_jump < 1:
             raise ValueError(f"max_seq_jump must be at least 1, got {max_seq_jump}")
@@ -83,7 +82,6 @@ class PictureReplica:
             raise ValueError(f"max_epoch_lead_s must be positive, got {max_epoch_lead_s}")
         self._max_seq_jump = max_seq_jump
         self._max_epoch_lead_ms = max_epoch_lead_s * 1000.0
-        self._clock = clock
         self.figures = ReplicaFigures()
         self._on_created = on_created or (lambda track: None)
         self._on_updated = on_updated or (lambda track: None)
@@ -152,7 +150,7 @@ class PictureReplica:
     def _in_epoch(self, epoch: int) -> bool:
         """Switch to a later epoch; False for a message of an earlier one, or of one too far in the
         future. Called under the lock."""
-        if epoch > self._clock() * 1000.0 + self._max_epoch_lead_ms:
+        if epoch > time.time() * 1000.0 + self._max_epoch_lead_ms:
             self.figures.future_epochs += 1
             return False
         if self._epoch is not None and epoch < self._epoch:
