@@ -30,9 +30,10 @@ COPY fusion ./fusion
 COPY nodes ./nodes
 RUN pip install --no-deps . && rm -rf build ./*.egg-info
 
-# Configuration by environment: RAMPART_BROKER (mqtt://host:port or mqtts://...), and as needed
-# RAMPART_USERNAME, RAMPART_PASSWORD, RAMPART_CA_FILE, RAMPART_CERT_FILE, RAMPART_KEY_FILE.
-ENV RAMPART_BROKER=mqtt://mosquitto:1883
+# Configuration by environment: RAMPART_BROKER (mqtts://host:port, or mqtt:// on a development
+# broker), RAMPART_CA_FILE and RAMPART_IDENTITY_DIR (a deployment made by `rampart provision`, as
+# docker-compose.yml mounts it), or RAMPART_CERT_FILE + RAMPART_KEY_FILE, RAMPART_USERNAME + RAMPART_PASSWORD.
+ENV RAMPART_BROKER=mqtts://mosquitto:8883
 
 USER rampart
 WORKDIR /home/rampart

@@ -396,8 +396,10 @@ def run_raw(config: BrokerConfig, payload: bytes, probe: bytes, count: int, qos:
     return Run("raw paho", qos, count, counter.count, seconds, publish_s, note)
 
 
-def run_typed(config: BrokerConfig, model: schema.PositionReport, count: int, qos: int) -> Run:
-    tag = f"{os.getpid()}-{next(_run_ids)}"
+def run_typed(config: BrokerConfig, model: schema.PositionReport, count: int, qos: int, tag: str | None = None) -> Run:
+    """The typed path; its clients are `bench-typed-pub-TAG` and `bench-typed-sub-TAG` (identities
+    to provision for a broker with an ACL, see bench/tls_cost.py)."""
+    tag = tag or f"{os.getpid()}-{next(_run_ids)}"
     source_id = f"bench-typed-pub-{tag}"  # the client stamps messages of its own source only
     model = model.model_copy(update={"source": Source(id=source_id, kind=SourceKind.POSITION)})
     topic = topics.observation("position", source_id)

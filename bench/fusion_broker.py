@@ -1,10 +1,12 @@
 """The fusion service through a real broker: observation-to-vehicle latency, and detections/s on `stress`.
 
 Every run starts its own Mosquitto (LocalMosquitto with the repository's mosquitto.conf, unless
---broker) and its own fusion service as a subprocess (`python -m nodes.cli fusion`), so the fusion
-competes for the cores as it does in deployment; publishers are separate processes too. The bench
-process holds the vehicle node (a PictureReplica) and reads the fusion's own figures from its retained
-NodeState (the final one, published when it is stopped with SIGINT).
+--broker; every client also takes RAMPART_CA_FILE and RAMPART_IDENTITY_DIR from the environment, as
+bench/tls_cost.py sets them for its TLS runs) and its own fusion service as a subprocess
+(`python -m nodes.cli fusion`), so the fusion competes for the cores as it does in deployment;
+publishers are separate processes too. The bench process holds the vehicle node (a PictureReplica)
+and reads the fusion's own figures from its retained NodeState (the final one, published when it is
+stopped with SIGINT).
 
 1. latency: P adapter processes (an `adapters.base.Adapter` subclass, a blue-force gateway) publish
    PositionReports at QoS 1 for K platforms each, paced to a total of --rate observations/s for
@@ -92,7 +94,7 @@ class FusionProcess:
         self.figures: dict[str, float] = {}
         self.online = threading.Event()
         self.offline = threading.Event()
-        self.monitor = BusClient(f"{node_id}-monitor", SourceKind.TOOL, BrokerConfig.from_url(url))
+        self.monitor = BusClient(f"{node_id}-monitor", SourceKind.TOOL, BrokerConfig.from_env(url))
         self.monitor.subscribe(topics.node_state(node_id), self._on_state)
         self.monitor.start()
         config = log_dir / f"{node_id}.toml"  # the settings file `rampart fusion --config` reads
@@ -218,7 +220,7 @@ def latency_publisher(
     index: int, url: str, platforms: list[str], rate: float, duration_s: float, start_wall: float, out: Any
 ) -> None:
     """One adapter process: `rate` reports/s, cycling through its platforms, from `start_wall` on."""
-    adapter = GatewayAdapter(f"bench-gw-{index}", BrokerConfig.from_url(url), platforms, start_wall)
+    adapter = GatewayAdapter(f"bench-gw-{index}", BrokerConfig.from_env(url), platforms, start_wall)
     adapter.start()
     total = int(rate * duration_s)
     late_submits = 0
@@ -283,7 +285,7 @@ def run_latency(args: argparse.Namespace, window_s: float, run_no: int, log_dir:
     per_process = args.platforms // args.publishers
     with broker_url(args.broker) as url:
         fusion = FusionProcess(url, f"bench-fusion-{tag}", args.tick, window_s, log_dir)
-        vehicle = BusClient(f"bench-vehicle-{tag}", SourceKind.VEHICLE, BrokerConfig.from_url(url))
+        vehicle = BusClient(f"bench-vehicle-{tag}", SourceKind.VEHICLE, BrokerConfig.from_env(url))
         replica = TimedReplica(vehicle)
         vehicle.start()
         cpu0, bench0 = fusion.cpu_s(), time.process_time()
@@ -487,7 +489,7 @@ def stress_publisher(index: int, url: str, path: str, chunks: int, barrier: Barr
     """Publish this process's share chunk by chunk, waiting for the others at every chunk boundary."""
     with open(path, "rb") as f:
         share: list[list[tuple[str, bytes]]] = pickle.load(f)
-    client = BusClient(f"bench-stress-pub-{index}-{os.getpid()}", SourceKind.TOOL, BrokerConfig.from_url(url))
+    client = BusClient(f"bench-stress-pub-{index}-{os.getpid()}", SourceKind.TOOL, BrokerConfig.from_env(url))
     client.start()
     publish = client.publish_raw
     barrier.wait()  # everyone connected
@@ -567,7 +569,7 @@ def run_throughput(
                 done_at[0] = time.time()
                 done.set()
 
-        watcher = BusClient(f"bench-watch-{tag}", SourceKind.TOOL, BrokerConfig.from_url(url))
+        watcher = BusClient(f"bench-watch-{tag}", SourceKind.TOOL, BrokerConfig.from_env(url))
         watcher.subscribe(topics.track(end_track), on_end)
         watcher.start()
         cpu0 = fusion.cpu_s()
@@ -593,7 +595,7 @@ def run_throughput(
         # Sentinel: a report stamped after every observation, and a second one a window later that pushes the
         # fusion's clock so the sentinel is released at the next tick instead of a window of wall time later.
         end_source = "bench-end"
-        with BusClient(f"{end_source}-{tag}", SourceKind.POSITION, BrokerConfig.from_url(url)) as sentinel:
+        with BusClient(f"{end_source}-{tag}", SourceKind.POSITION, BrokerConfig.from_env(url)) as sentinel:
             for k, offset_us in enumerate((1000, 1000 + round(args.stress_window * 1e6) + 1000)):
                 t_us = data.last_obs_us + offset_us
                 report = PositionReport(

@@ -9,11 +9,23 @@ Each start of the fusion is an epoch. A message of a later epoch switches the re
 sequence numbers start again, and the tracks of the old epoch stay only until the new epoch's first
 snapshot says which of them still exist. Messages of an earlier epoch (a dead fusion's retained
 leftovers) are ignored, so a restart never freezes a vehicle and never leaves a ghost track.
+
+No single message may take over the sequence state (defence in depth: the broker's ACL lets only
+the fusion write the picture, but a replica does not rely on it). A live update more than
+`max_seq_jump` past the state is ignored and counted (`seq_jumps`), and the replica resynchronises
+from the next snapshot: one forged `picture_seq` of 2**62 would otherwise have disabled gap detection
+for the life of the process. A live update more than `max_seq_jump` behind the state shows that the
+state itself came from such a message (a retained copy or a snapshot): the state restarts from the
+live update, what that message set is superseded by the next snapshot, and it is counted
+(`seq_resets`). An epoch more than `max_epoch_lead_s` ahead of the replica's clock (a day by default:
+epochs are fusion start times) is ignored and counted (`future_epochs`); it would otherwise have
+made every real message "of an earlier epoch".
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +35,11 @@ from bus.schema import Envelope, PictureSnapshot, Track, TrackUpdate
 
 TrackCallback = Callable[[Track], None]
 DropCallback = Callable[[str], None]
+
+DEFAULT_MAX_SEQ_JUMP = 10_000
+"""Updates a live `picture_seq` may run ahead of the sequence state (at 1,000 updates/s, 10 s lost)."""
+DEFAULT_MAX_EPOCH_LEAD_S = 86_400.0
+"""How far ahead of the replica's clock a picture epoch (a fusion start time) may be."""
 
 
 @dataclass
@@ -36,11 +53,18 @@ class ReplicaFigures:
     """Epochs switched to (the first one included)."""
     stale_epoch: int = 0
     """Messages of an earlier epoch, ignored."""
+    seq_jumps: int = 0
+    """Live updates too far ahead of the sequence state, ignored."""
+    seq_resets: int = 0
+    """Live updates too far behind it: the state had come from an implausible message and restarts."""
+    future_epochs: int = 0
+    """Messages whose epoch is too far ahead of the replica's clock, ignored."""
 
 
 class PictureReplica:
     """Keeps the current picture; `on_created` / `on_updated` / `on_dropped` run on the client's
-    dispatcher thread."""
+    dispatcher thread. `max_seq_jump` and `max_epoch_lead_s` bound what one message may do to the
+    sequence state (see the module's doc)."""
 
     def __init__(
         self,
@@ -48,7 +72,16 @@ class PictureReplica:
         on_created: TrackCallback | None = None,
         on_updated: TrackCallback | None = None,
         on_dropped: DropCallback | None = None,
+        *,
+        max_seq_jump: int = DEFAULT_MAX_SEQ_JUMP,
+        max_epoch_lead_s: float = DEFAULT_MAX_EPOCH_LEAD_S,
     ) -> None:
+        if max_seq_jump < 1:
+            raise ValueError(f"max_seq_jump must be at least 1, got {max_seq_jump}")
+        if not max_epoch_lead_s > 0:
+            raise ValueError(f"max_epoch_lead_s must be positive, got {max_epoch_lead_s}")
+        self._max_seq_jump = max_seq_jump
+        self._max_epoch_lead_ms = max_epoch_lead_s * 1000.0
         self.figures = ReplicaFigures()
         self._on_created = on_created or (lambda track: None)
         self._on_updated = on_updated or (lambda track: None)
@@ -115,7 +148,11 @@ class PictureReplica:
         return page.model_copy(update={"tracks": tracks, "page": 0, "pages": 1})
 
     def _in_epoch(self, epoch: int) -> bool:
-        """Switch to a later epoch; False for a message of an earlier one. Called under the lock."""
+        """Switch to a later epoch; False for a message of an earlier one, or of one too far in the
+        future. Called under the lock."""
+        if epoch > time.time() * 1000.0 + self._max_epoch_lead_ms:
+            self.figures.future_epochs += 1
+            return False
         if self._epoch is not None and epoch < self._epoch:
             self.figures.stale_epoch += 1
             return False
@@ -135,9 +172,16 @@ class PictureReplica:
         with self._changed:
             self.figures.updates += 1
             # Retained copies reach a late joiner in topic order, not seq order: only live ones count.
-            if live and self._last_seq is not None and update.picture_seq > self._last_seq + 1:
-                self.figures.gaps += 1
-                self._resync_needed = True
+            if live and self._last_seq is not None:
+                if update.picture_seq > self._last_seq + self._max_seq_jump:
+                    self.figures.seq_jumps += 1
+                    self._resync_needed = True
+                    return
+                if update.picture_seq < self._last_seq - self._max_seq_jump:
+                    self._restart_sequence(update.picture_seq)
+                elif update.picture_seq > self._last_seq + 1:
+                    self.figures.gaps += 1
+                    self._resync_needed = True
             if self._seq_of.get(track.track_id, -1) >= update.picture_seq:
                 return  # an older retained copy of what we already have
             if self._last_seq is None or update.picture_seq > self._last_seq:
@@ -147,6 +191,15 @@ class PictureReplica:
             self._seq_of[track.track_id] = update.picture_seq
             self._changed.notify_all()
         (self._on_created if created else self._on_updated)(track)
+
+    def _restart_sequence(self, picture_seq: int) -> None:
+        """The sequence state is implausibly far ahead of a live update: it came from one bad message.
+        Restart it from `picture_seq`; whatever was recorded beyond it gives way to the next message
+        of its track and to the next snapshot. Called under the lock."""
+        self.figures.seq_resets += 1
+        self._last_seq = picture_seq
+        self._seq_of = {track_id: seq if seq <= picture_seq else -1 for track_id, seq in self._seq_of.items()}
+        self._resync_needed = True
 
     def _on_cleared(self, topic: str) -> None:
         try:

@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"provisioned {len(spec.nodes)} identities ({kind}) for {', '.join(spec.hosts)} in {args.out}")
     print(f"  broker:  mosquitto -c {config}")
     print(f"  nodes:   RAMPART_CA_FILE={deployment.ca_file} RAMPART_IDENTITY_DIR={deployment.identity_dir}")
-    print(f"           --broker mqtts://{spec.hosts[0]}:{TLS_PORT}")
+    print(f"           --broker mqtts://HOST:{TLS_PORT}, HOST one of {', '.join(spec.hosts)}")
     if issuer is None:
         print(f"  keep {args.out / 'ca.key'} offline: it is needed only to add identities (--ca-from)")
     return 0
@@ -108,8 +108,13 @@ def _spec(args: argparse.Namespace) -> AuthSpec:
 
 def stack_spec(scenario: str, vehicles: list[str]) -> AuthSpec:
     """The identities of a whole stack: fusion, the scenario's simulator and adapters, the vehicles
-    (`ID.nav`), a recorder, `rampart up`'s monitor, and a `health.<id>` identity per checked node."""
-    tools = [Node("recorder", Role.RECORDER, ()), Node("up-monitor", Role.MONITOR, ())]
+    (`ID.nav`), a recorder, a replayer, `rampart up`'s monitor, and a `health.<id>` identity per
+    checked node."""
+    tools = [
+        Node("recorder", Role.RECORDER, ()),
+        Node("replayer", Role.REPLAYER, ()),
+        Node("up-monitor", Role.MONITOR, ()),
+    ]
     spec = stack_auth(load_scenario(scenario), vehicles, extra=tools)
     health = [Node(f"health.{node.id}", Role.MONITOR, ()) for node in spec.nodes if node.role in _CHECKED]
     return AuthSpec((*spec.nodes, *health), spec.hosts)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 import time
 from collections.abc import Iterable
@@ -25,11 +24,16 @@ from fusion.offline import OfflineFusion
 from nodes.options import add_broker_option, add_config_option, broker_from, fusion_config
 
 DEFAULT_FILTERS = [topics.ALL_OBSERVATIONS, topics.ALL_TRUTH]
+REPLAYER_ID = "replayer"
+"""The replayer's identity (role `replayer`: it may write observations and truth, see nodes/security.py)."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, help="a recording (rampart record, or rampart sim --out)")
     add_broker_option(parser)
+    parser.add_argument(
+        "--id", default=REPLAYER_ID, help=f"node id: its identity in a provisioned deployment (default {REPLAYER_ID})"
+    )
     pace = parser.add_mutually_exclusive_group()
     pace.add_argument("--speed", type=float, default=1.0, help="times the recorded pace (default 1)")
     pace.add_argument("--max-speed", action="store_true", help="as fast as the broker takes it")
@@ -65,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"rampart replay: no message in {args.file} matches {', '.join(filters)}", file=sys.stderr)
         return 1
     speed = None if args.max_speed else args.speed
-    with BusClient(f"replay-{os.getpid()}", SourceKind.TOOL, broker_from(args), role="replay") as bus:
+    with BusClient(args.id, SourceKind.TOOL, broker_from(args), role="replay") as bus:
         generation = 0
         while True:
             replay(bus, messages, speed, args.live_times, generation)

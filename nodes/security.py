@@ -56,6 +56,7 @@ class Role(StrEnum):
     ADAPTER = "adapter"
     VEHICLE = "vehicle"
     RECORDER = "recorder"
+    REPLAYER = "replayer"
     MONITOR = "monitor"
     GATEWAY = "gateway"
 
@@ -66,6 +67,7 @@ ROLE_HELP = {
     Role.ADAPTER: "writes observations of its own source ids",
     Role.VEHICLE: "reads the picture, writes its own position reports",
     Role.RECORDER: "reads everything",
+    Role.REPLAYER: "writes recorded observations (of any source, or of its [sources]) and truth",
     Role.MONITOR: "reads everything and $SYS (rampart up's view, health checks)",
     Role.GATEWAY: "reads the picture and node states",
 }
@@ -212,6 +214,13 @@ def acl_rules(node: Node) -> list[str]:
             rules += [f"topic write {topics.observation('position', source)}" for source in node.sources]
         case Role.RECORDER:
             rules = [f"topic read {topics.ALL}"]
+        case Role.REPLAYER:
+            # `rampart replay` republishes a recording's observations under their own sources' ids,
+            # so it may write observations of every source (or only of those in [sources]), and
+            # ground truth. Never the picture or node states: a replay feeds the live fusion as its
+            # sources did, and cannot forge the fusion's output or anyone's health.
+            observations = [f"{root}/obs/+/{source}" for source in node.sources] or [topics.ALL_OBSERVATIONS]
+            rules = [*(f"topic write {topic}" for topic in observations), f"topic write {topics.ALL_TRUTH}"]
         case Role.MONITOR:  # and the broker's own figures, for a broker health check
             rules = [f"topic read {topics.ALL}", "topic read $SYS/#"]
         case Role.GATEWAY:
@@ -385,8 +394,9 @@ class Deployment:
 
     def broker_settings(self, broker_dir: str | None = None) -> dict[str, str]:
         """The Mosquitto settings of a TLS listener with these identities; `broker_dir` is where the
-        broker sees `broker/` and `ca.crt` (e.g. a container's mount point), default where they are."""
-        where = broker_dir or str(self.broker_dir)
+        broker sees `broker/` and `ca.crt` (e.g. a container's mount point), default where they are
+        (an absolute path: the broker may be started from any directory)."""
+        where = broker_dir or str(self.broker_dir.absolute())
         settings = {
             "allow_anonymous": "false",
             "cafile": f"{where}/{CA_FILE}",

@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from bus.recording import read_all
 from bus.schema import NodeState, Source, SourceKind, utc_now
 from nodes import health
 from nodes.broker import LocalMosquitto, find_mosquitto
-from nodes.cli import main
+from nodes.cli import EXIT_INTERRUPTED, main
 from nodes.provision import stack_spec
 from nodes.security import (
     AuthFileError,
@@ -95,21 +95,40 @@ def with_passwords(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured
 
 @dataclass
 class Raw:
-    """A raw paho client that records its CONNACK, disconnects and PUBACK reason codes."""
+    """A raw paho client that records its CONNACK, disconnects, PUBACK and SUBACK reason codes."""
 
     client: mqtt.Client
     connack: list[ReasonCode] = field(default_factory=list)
     disconnects: list[ReasonCode] = field(default_factory=list)
     pubacks: dict[int, int] = field(default_factory=dict)
+    subacks: dict[int, list[ReasonCode]] = field(default_factory=dict)
     connected: threading.Event = field(default_factory=threading.Event)
+    answered: threading.Condition = field(default_factory=threading.Condition)
+    """Notified at every CONNACK, PUBACK and SUBACK."""
+
+    def note(self, record: Callable[[], None]) -> None:
+        """Record an answer of the broker (on paho's thread) and wake whoever waits for one."""
+        with self.answered:
+            record()
+            self.answered.notify_all()
+
+    def wait(self, condition: Callable[[], bool], timeout_s: float = 5.0) -> bool:
+        with self.answered:
+            return self.answered.wait_for(condition, timeout_s)
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> int:
         """The broker's PUBACK reason code for a QoS 1 publish."""
         info = self.client.publish(topic, payload, qos=1, retain=retain)
-        deadline = time.monotonic() + 5
-        while info.mid not in self.pubacks and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert self.wait(lambda: info.mid in self.pubacks), f"no PUBACK for {topic}"
         return self.pubacks[info.mid]
+
+    def subscribe(self, topic: str) -> list[ReasonCode]:
+        """Subscribe at QoS 0 and return the broker's SUBACK; the retained messages of any earlier
+        subscription of this client have been delivered by then (the broker sends them in order)."""
+        _, mid = self.client.subscribe(topic, qos=0)
+        assert mid is not None
+        assert self.wait(lambda: mid in self.subacks), f"no SUBACK for {topic}"
+        return self.subacks[mid]
 
     def close(self) -> None:
         self.client.disconnect()
@@ -139,13 +158,14 @@ def raw(
     state = Raw(paho)
 
     def on_connect(c: mqtt.Client, u: object, f: object, rc: ReasonCode, p: Properties | None) -> None:
-        state.connack.append(rc)
+        state.note(lambda: state.connack.append(rc))
         if not rc.is_failure:
             state.connected.set()
 
     paho.on_connect = on_connect
     paho.on_disconnect = lambda c, u, f, rc, p: state.disconnects.append(rc)
-    paho.on_publish = lambda c, u, mid, rc, p: state.pubacks.__setitem__(mid, rc.value)
+    paho.on_publish = lambda c, u, mid, rc, p: state.note(lambda: state.pubacks.__setitem__(mid, rc.value))
+    paho.on_subscribe = lambda c, u, mid, codes, p: state.note(lambda: state.subacks.__setitem__(mid, codes))
     paho.connect("127.0.0.1", secured.port)
     paho.loop_start()
     return state
@@ -198,9 +218,7 @@ def test_passwords_anonymous_and_wrong_password_are_refused_not_authorized(with_
     right = raw(with_passwords, "fusion")
     try:
         assert right.connected.wait(5), right.connack
-        deadline = time.monotonic() + 5
-        while not (anonymous.connack and wrong.connack) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        assert anonymous.wait(lambda: bool(anonymous.connack)) and wrong.wait(lambda: bool(wrong.connack))
         assert [rc.value for rc in anonymous.connack] == [NOT_AUTHORIZED]
         assert [rc.value for rc in wrong.connack] == [NOT_AUTHORIZED]
         assert right.publish(topics.track("T1"), b"x", retain=True) in ALLOWED
@@ -245,6 +263,13 @@ FORBIDDEN: dict[str, list[tuple[str, str, bool]]] = {
         ("observation", topics.observation("position", "ifv-7.nav"), False),
         ("forged node state of the fusion", topics.node_state("fusion"), True),
     ],
+    "replayer": [
+        ("forged track", topics.track("T999"), True),
+        ("forged snapshot", topics.snapshot(), True),
+        ("forged node state of the fusion", topics.node_state("fusion"), True),
+        ("forged node state of the source it replays", topics.node_state("radar-north"), True),
+        ("dead letter", topics.dead_letter("radar-north"), False),
+    ],
     "health.fusion": [
         ("forged node state of the node it checks", topics.node_state("fusion"), True),
         ("forged track", topics.track("T999"), True),
@@ -273,6 +298,11 @@ def test_what_each_role_is_for_is_allowed(secured: Secured) -> None:
         "ifv-7.nav": [(topics.observation("position", "ifv-7.nav"), False)],
         "radar-north": [(topics.observation("sensor", "radar-north"), False)],
         "sim.smoke": [(topics.truth("smoke"), False)],
+        "replayer": [
+            (topics.observation("sensor", "radar-north"), False),
+            (topics.observation("position", "ifv-7.nav"), False),
+            (topics.truth("smoke"), False),
+        ],
     }
     for identity, publishes in allowed.items():
         node = connected(secured, identity)
@@ -289,8 +319,9 @@ def test_what_each_role_is_for_is_allowed(secured: Secured) -> None:
 
 
 def test_a_forged_retained_track_never_reaches_a_late_joiner(secured: Secured) -> None:
-    attacker = connected(secured, "ifv-7.nav")
+    fusion, attacker = connected(secured, "fusion"), connected(secured, "ifv-7.nav")
     try:
+        assert fusion.publish(topics.track("T665"), b"real", retain=True) in ALLOWED  # the control
         assert attacker.publish(topics.track("T666"), b"hostile", retain=True) == NOT_AUTHORIZED
     finally:
         attacker.close()
@@ -298,19 +329,23 @@ def test_a_forged_retained_track_never_reaches_a_late_joiner(secured: Secured) -
     seen: list[str] = []
     late.client.on_message = lambda c, u, msg: seen.append(msg.topic)
     try:
-        late.client.subscribe(topics.PICTURE, qos=1)
-        time.sleep(0.5)
+        assert not late.subscribe(topics.PICTURE)[0].is_failure
+        late.subscribe(topics.snapshot())  # its SUBACK follows the retained messages of the first
+        assert topics.track("T665") in seen
         assert topics.track("T666") not in seen
     finally:
         late.close()
+        assert fusion.publish(topics.track("T665"), b"", retain=True) in ALLOWED
+        fusion.close()
 
 
 # --- client ids are bound to identities ---------------------------------------------------------------------
 
 
 def test_no_identity_can_take_over_the_fusions_session(secured: Secured) -> None:
-    """The attack from the issue: connect with client id `fusion` every 0.4 s. The broker renames the
-    attacker to its own identity (use_username_as_clientid), so the fusion keeps its connection."""
+    """The attack from the issue: connect with client id `fusion` again and again. The broker renames
+    the attacker to its own identity (use_username_as_clientid), so the fusion keeps its connection:
+    after each attempt, a publish of the fusion's is still acknowledged on its first connection."""
     fusion = connected(secured, "fusion")
     attempts = []
     try:
@@ -318,8 +353,8 @@ def test_no_identity_can_take_over_the_fusions_session(secured: Secured) -> None
             attacker = connected(secured, "ifv-7.nav", client_id="fusion")
             attempts.append(attacker.publish(topics.track("T999"), b"x", retain=True))
             attacker.close()
-            time.sleep(0.4)
-        assert fusion.disconnects == []
+            assert fusion.publish(topics.snapshot(), b"", retain=True) in ALLOWED
+        assert fusion.connack == [fusion.connack[0]] and fusion.disconnects == []
         assert fusion.client.is_connected()
         assert attempts == [NOT_AUTHORIZED] * 4  # it is still only ifv-7.nav
         assert fusion.publish(topics.snapshot(), b"", retain=True) in ALLOWED
@@ -338,8 +373,8 @@ def test_the_password_identity_is_bound_to_its_client_id_too(with_passwords: Sec
         assert attacker.connected.wait(5), attacker.connack
         assert attacker.publish(topics.track("T999"), b"x", retain=True) == NOT_AUTHORIZED
         attacker.close()
-        time.sleep(0.3)
-        assert fusion.disconnects == []
+        assert fusion.publish(topics.snapshot(), b"", retain=True) in ALLOWED
+        assert len(fusion.connack) == 1 and fusion.disconnects == []
     finally:
         fusion.close()
 
@@ -370,26 +405,27 @@ def test_the_stack_runs_the_smoke_scenario_under_the_acl_with_zero_refusals(secu
     rampart = [sys.executable, "-m", "nodes.cli"]
     recording = tmp_path / "run.rec"
     commands = {
-        "fusion": [*rampart, "fusion", "--duration", "14"],
-        "recorder": [*rampart, "record", "--out", str(recording), "--duration", "14"],
-        **{
-            vehicle: [*rampart, "vehicle", "--id", vehicle, "--headless", "--clock", "picture", "--duration", "14"]
-            for vehicle in VEHICLES
-        },
+        "fusion": [*rampart, "fusion"],
+        "recorder": [*rampart, "record", "--out", str(recording)],
+        **{vehicle: [*rampart, "vehicle", "--id", vehicle, "--headless", "--clock", "picture"] for vehicle in VEHICLES},
     }
     logs = {name: (tmp_path / f"{name}.log").open("wb") for name in [*commands, "sim"]}
     processes = {
         name: subprocess.Popen(command, env=env, stdout=logs[name], stderr=subprocess.STDOUT)
         for name, command in commands.items()
     }
-    time.sleep(1.5)
-    sim = [*rampart, "sim", "--scenario", "smoke", "--speed", "4", "--duration", "40"]
-    processes["sim"] = subprocess.Popen(sim, env=env, stdout=logs["sim"], stderr=subprocess.STDOUT)
     try:
-        time.sleep(4)
-        healthy, said = health.check("fusion", secured.config(), timeout_s=5)
-        assert healthy, said
-        codes = {name: process.wait(timeout=60) for name, process in processes.items()}
+        # The simulator runs once the others are online (their retained states), and they stop
+        # (Ctrl-C) once it has finished.
+        for node in ("fusion", "recorder", *(f"{vehicle}.nav" for vehicle in VEHICLES)):
+            healthy, said = health.check(node, secured.config(), timeout_s=30)
+            assert healthy, said
+        sim = [*rampart, "sim", "--scenario", "smoke", "--speed", "4", "--duration", "40"]
+        processes["sim"] = subprocess.Popen(sim, env=env, stdout=logs["sim"], stderr=subprocess.STDOUT)
+        codes = {"sim": processes["sim"].wait(timeout=60)}
+        for name in commands:
+            processes[name].send_signal(signal.SIGINT)
+        codes |= {name: processes[name].wait(timeout=20) for name in commands}
     finally:
         for process in processes.values():
             if process.poll() is None:
@@ -399,12 +435,25 @@ def test_the_stack_runs_the_smoke_scenario_under_the_acl_with_zero_refusals(secu
             file.close()
     output = {name: (tmp_path / f"{name}.log").read_text() for name in logs}
     assert {name: text.count("the broker refused") for name, text in output.items()} == dict.fromkeys(output, 0)
-    assert codes == dict.fromkeys(codes, 0), output
+    # Ctrl-C is the recorder's normal end; the nodes say they were interrupted.
+    assert codes == {**dict.fromkeys(commands, EXIT_INTERRUPTED), "sim": 0, "recorder": 0}, output
     recorded = {record.topic for record in read_all(recording)[1]}
     assert topics.observation("sensor", "radar-north") in recorded
     assert topics.truth("smoke") in recorded
     assert any(topic.startswith(f"{topics.ROOT}/picture/tracks/") for topic in recorded)
     assert {topics.node_state(f"{v}.nav") for v in VEHICLES} <= recorded
+
+
+def test_a_recording_replays_as_the_replayer_with_zero_refusals(secured: Secured) -> None:
+    """`rampart replay` connects as `replayer` by default and republishes other sources' observations
+    and the truth: exactly what its role may write."""
+    env = {**os.environ, **secured.deployment.client_env(), "RAMPART_BROKER": secured.url}
+    recording = Path(__file__).parent / "data" / "smoke.rec"
+    command = [sys.executable, "-m", "nodes.cli", "replay", str(recording), "--max-speed"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "the broker refused" not in result.stderr
+    assert "as replayer (p5" in secured.broker.log_path.read_text()
 
 
 # --- clear errors for every TLS/auth misconfiguration ----------------------------------------------------------
@@ -509,6 +558,17 @@ def test_the_auth_file_round_trips_and_names_what_is_wrong(tmp_path: Path) -> No
     path.write_text(spec.to_toml())
     assert load_auth_file(path) == spec
     relay = parse_auth({"version": 1, "roles": {"adapter": ["relay"]}, "sources": {"relay": ["a", "b"]}})
+    trials = parse_auth({"version": 1, "roles": {"replayer": ["any", "some"]}, "sources": {"some": ["a"]}})
+    assert acl_rules(trials.node("any")) == [
+        "topic write rampart/v1/obs/#",
+        "topic write rampart/v1/truth/#",
+        "topic write rampart/v1/node/any/state",
+    ]
+    assert acl_rules(trials.node("some")) == [
+        "topic write rampart/v1/obs/+/a",
+        "topic write rampart/v1/truth/#",
+        "topic write rampart/v1/node/some/state",
+    ]
     assert acl_rules(relay.node("relay")) == [
         "topic write rampart/v1/obs/+/a",
         "topic write rampart/v1/obs/+/b",
@@ -526,13 +586,17 @@ def test_the_auth_file_round_trips_and_names_what_is_wrong(tmp_path: Path) -> No
             parse_auth(data)
 
 
-def test_the_shipped_auth_file_is_valid_and_provisions(tmp_path: Path, capsys) -> None:
+def test_the_shipped_auth_file_is_valid_and_provisions(tmp_path: Path, capsys, monkeypatch) -> None:
     shipped = Path(__file__).resolve().parents[1] / "deploy" / "rampart-auth.toml"
     spec = load_auth_file(shipped)
     assert {"fusion", "sim.baltic-patrol", "ifv-7.nav", "ifv-8.nav", "health.fusion"} <= {n.id for n in spec.nodes}
-    assert main(["provision", "--out", str(tmp_path / "d"), "--auth", str(shipped)]) == 0
+    monkeypatch.chdir(tmp_path)
+    assert main(["provision", "--out", "d", "--auth", str(shipped)]) == 0
+    assert "--broker mqtts://HOST:8883, HOST one of mosquitto, localhost, 127.0.0.1" in capsys.readouterr().out
     assert (tmp_path / "d" / "nodes" / "fusion.crt").exists()
-    assert "use_identity_as_username true" in (tmp_path / "d" / "broker" / "mosquitto.conf").read_text()
+    config = (tmp_path / "d" / "broker" / "mosquitto.conf").read_text()
+    assert "use_identity_as_username true" in config
+    assert f"acl_file {tmp_path / 'd' / 'broker' / 'acl'}\n" in config, "absolute: mosquitto runs from anywhere"
     assert main(["provision", "--out", str(tmp_path / "d"), "--auth", str(shipped)]) == 2
     assert "already provisioned" in capsys.readouterr().err
     assert main(["provision", "--out", str(tmp_path / "d"), "--auth", str(shipped), "--skip-existing"]) == 0
