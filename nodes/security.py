@@ -201,7 +201,7 @@ def stack_auth(
 def acl_rules(node: Node) -> list[str]:
     """The `acl_file` topic rules of one identity (Mosquitto refuses whatever no rule grants)."""
     root = topics.ROOT
-    own_state = f"topic write {topics.node_state(node.id)}"
+    own_state = f"topic readwrite {topics.node_state(node.id)}"  # read too: a node spots a twin by it
     match node.role:
         case Role.FUSION:
             rules = [f"topic read {topics.ALL_OBSERVATIONS}", f"topic readwrite {topics.PICTURE}"]

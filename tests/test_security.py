@@ -562,17 +562,17 @@ def test_the_auth_file_round_trips_and_names_what_is_wrong(tmp_path: Path) -> No
     assert acl_rules(trials.node("any")) == [
         "topic write rampart/v1/obs/#",
         "topic write rampart/v1/truth/#",
-        "topic write rampart/v1/node/any/state",
+        "topic readwrite rampart/v1/node/any/state",
     ]
     assert acl_rules(trials.node("some")) == [
         "topic write rampart/v1/obs/+/a",
         "topic write rampart/v1/truth/#",
-        "topic write rampart/v1/node/some/state",
+        "topic readwrite rampart/v1/node/some/state",
     ]
     assert acl_rules(relay.node("relay")) == [
         "topic write rampart/v1/obs/+/a",
         "topic write rampart/v1/obs/+/b",
-        "topic write rampart/v1/node/relay/state",
+        "topic readwrite rampart/v1/node/relay/state",
     ]
     cases: list[tuple[dict[str, object], str]] = [
         ({"version": 1, "roles": {"pilot": ["x"]}}, "roles.pilot: not a role"),
