@@ -22,14 +22,18 @@ import numpy as np
 
 from bus import topics
 from bus.client import BrokerConfig, BusClient, Delivery
-from bus.schema import Envelope, Observation, PictureSnapshot, SourceKind, utc_now
-from fusion import FusionConfig, FusionCore, VerdictKind
+from bus.schema import Envelope, Observation, PictureSnapshot, SourceKind, TrackUpdate, utc_now
+from fusion import FusionConfig, FusionCore, VerdictKind, resume
 from fusion.clock import PictureClock
 from fusion.config import settings
 from fusion.picture import PictureFeed
+from fusion.resume import RetainedPicture
 from nodes.options import OptionError, add_broker_option, add_config_option, broker_from, fusion_config
 
 log = logging.getLogger(__name__)
+
+RESUME_TIMEOUT_S = 10.0
+"""How long a starting fusion waits for the retained picture of the one before it."""
 
 SNAPSHOT_RATE_HZ = 1.0
 """How often the whole picture is published. The service's own setting, not the tracker's: it
@@ -74,6 +78,7 @@ class FusionService:
         snapshot_rate_hz: float = SNAPSHOT_RATE_HZ,
     ) -> None:
         self.core = FusionCore(config)
+        self.broker = broker
         self.client = BusClient(node_id, SourceKind.FUSION, broker, role="fusion", state_figures=self.figures)
         # This start's epoch: the session base, milliseconds since 1970, so a restart's is larger.
         self.feed = PictureFeed(self.core, self.client.source, self.client.session, epoch=self.client.session)
@@ -107,7 +112,20 @@ class FusionService:
                 log.warning("%s observation from %s: %s (further ones are counted)", kind, source, verdict.reason)
 
     def start(self) -> FusionService:
+        """Take over the retained picture an earlier fusion left (see `fusion.resume`), then connect."""
+        plan = resume.plan(read_retained_picture(self.broker, self.client.node_id))
+        if plan.continued or plan.clear:
+            log.info(
+                "resuming %d tracks of the retained picture, clearing %d older topics, new ids from T%06d",
+                len(plan.continued),
+                len(plan.clear),
+                plan.next_number,
+            )
+        self.feed.resume(plan)
+        self._snapshot_pages = plan.pages
         self.client.start()
+        for topic in plan.clear:
+            self.client.clear_retained(topic)
         return self
 
     def start_in_background(self) -> FusionService:
@@ -188,3 +206,35 @@ class FusionService:
             "processing_latency_p50_ms": float(np.percentile(latencies, 50)),
             "processing_latency_p99_ms": float(np.percentile(latencies, 99)),
         }
+
+
+def read_retained_picture(broker: BrokerConfig, node_id: str, timeout_s: float = RESUME_TIMEOUT_S) -> RetainedPicture:
+    """Every retained message under `rampart/v1/picture/`, read by a short-lived client of the
+    fusion's own identity before the fusion connects.
+
+    Mosquitto sends the retained messages right after the SUBACK, before anything published later:
+    so an empty retained message on a probe topic (a snapshot page no picture has; replicas ignore
+    it), published once the subscription is granted, comes back after the last of them."""
+    retained = RetainedPicture()
+    probe = topics.snapshot(2**31 - 1)
+    done = threading.Event()
+
+    def on_message(message: Envelope, delivery: Delivery) -> None:
+        if not delivery.retained:
+            return
+        if isinstance(message, TrackUpdate):
+            retained.tracks[delivery.topic] = message
+        elif isinstance(message, PictureSnapshot):
+            retained.pages[delivery.topic] = message
+
+    def on_cleared(topic: str) -> None:
+        if topic == probe:
+            done.set()
+
+    reader = BusClient(node_id, SourceKind.FUSION, broker, role="fusion", announce=False)
+    with reader:
+        reader.subscribe(topics.PICTURE, on_message, on_cleared=on_cleared)
+        reader.clear_retained(probe)
+        if not done.wait(timeout_s):
+            log.warning("the retained picture did not end within %g s: resuming from what arrived", timeout_s)
+    return retained
