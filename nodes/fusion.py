@@ -24,6 +24,7 @@ from bus import topics
 from bus.client import BrokerConfig, BusClient, Delivery
 from bus.schema import Envelope, Observation, PictureSnapshot, SourceKind, TrackUpdate, utc_now
 from fusion import FusionConfig, FusionCore, VerdictKind, resume
+from fusion.admission import SourceBudgets
 from fusion.clock import PictureClock
 from fusion.config import settings
 from fusion.picture import PictureFeed
@@ -34,6 +35,9 @@ log = logging.getLogger(__name__)
 
 RESUME_TIMEOUT_S = 10.0
 """How long a starting fusion waits for the retained picture of the one before it."""
+
+ADMISSION_FIGURES = 8
+"""Sources named in the NodeState's over-budget figures (the most refused first; a state holds 64)."""
 
 SNAPSHOT_RATE_HZ = 1.0
 """How often the whole picture is published. The service's own setting, not the tracker's: it
@@ -51,6 +55,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=SNAPSHOT_RATE_HZ,
         help=f"snapshots per second (default {SNAPSHOT_RATE_HZ:g})",
     )
+    parser.add_argument(
+        "--admission",
+        choices=("fair", "off"),
+        default="fair",
+        help="fair (default): a budget per source learned from its normal rate; off: admit everything",
+    )
     parser.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
 
 
@@ -59,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         raise OptionError(f"--snapshot-rate: {args.snapshot_rate} is not positive")
     config = fusion_config(args.config)
     log.info("fusion settings: %s", settings(config))
-    service = FusionService(broker_from(args), config, args.id, args.snapshot_rate)
+    admission = SourceBudgets() if args.admission == "fair" else None
+    service = FusionService(broker_from(args), config, args.id, args.snapshot_rate, admission)
     with service:
         service.run(args.duration)
     return 0
@@ -76,8 +87,12 @@ class FusionService:
         config: FusionConfig | None = None,
         node_id: str = "fusion",
         snapshot_rate_hz: float = SNAPSHOT_RATE_HZ,
+        admission: SourceBudgets | None = None,
     ) -> None:
+        """`admission`: per-source budgets applied before the core (`fusion.admission`); None admits all."""
         self.core = FusionCore(config)
+        self.admission = admission
+        self._admission_lock = threading.Lock()
         self.broker = broker
         self.client = BusClient(node_id, SourceKind.FUSION, broker, role="fusion", state_figures=self.figures)
         # This start's epoch: the session base, milliseconds since 1970, so a restart's is larger.
@@ -100,6 +115,13 @@ class FusionService:
         """Judge one observation; keep its receive time if accepted, for the latency figures."""
         if not isinstance(message, Observation):
             return  # the topic's kind already guarantees an observation
+        if self.admission is not None:
+            with self._admission_lock:
+                admitted = self.admission.admit(message.source.id, delivery.received_at)
+            if not admitted:
+                if self.admission.dropped == 1:
+                    log.warning("%s is over its budget: its excess is dropped and counted", message.source.id)
+                return
         with self._core_lock:
             self._received += 1
             verdict = self.core.ingest(message, now=self.clock.now())
@@ -205,7 +227,17 @@ class FusionService:
             "snapshot_pages": self._snapshot_pages,
             "processing_latency_p50_ms": float(np.percentile(latencies, 50)),
             "processing_latency_p99_ms": float(np.percentile(latencies, 99)),
+            **self._admission_figures(),
         }
+
+    def _admission_figures(self) -> dict[str, float]:
+        """Observations refused over budget, in all and for the sources that lost most."""
+        if self.admission is None:
+            return {}
+        with self._admission_lock:
+            by_source = self.admission.dropped_by_source(ADMISSION_FIGURES)
+            total = self.admission.dropped
+        return {"over_budget": total, **{f"over_budget.{sid}"[:64]: n for sid, n in by_source.items()}}
 
 
 def read_retained_picture(broker: BrokerConfig, node_id: str, timeout_s: float = RESUME_TIMEOUT_S) -> RetainedPicture:
