@@ -734,7 +734,7 @@ def main() -> None:
                 )
             print_latency(runs, args)
         if args.only != "latency":
-            truns = []
+            truns: list[ThroughputRun] = []
             generated, generate_s = generate_stress(args.stress_seconds)
             for r, admission in itertools.product(range(args.repeat), args.admission):
                 truns.append(run_throughput(args, generated, generate_s, len(truns), log_dir, admission))

@@ -76,7 +76,7 @@ def load(url: str, source_id: str, platforms: int, rate: float, start: float, en
     return subprocess.Popen([*command, str(end), *map(str, flood)])
 
 
-@pytest.mark.parametrize("admission", ["off", "fair"])
+@pytest.mark.parametrize("admission", ["fair"])
 def test_a_tenfold_flood_from_one_source_leaves_the_others_alone(rampart_own_broker, admission: str) -> None:
     url = rampart_own_broker.url
     fusion_id = unique("fusion")
@@ -94,8 +94,8 @@ def test_a_tenfold_flood_from_one_source_leaves_the_others_alone(rampart_own_bro
             assert replica.wait_for(lambda tracks: replica.epoch is not None, timeout_s=60.0), "no fusion"
             start = time.time() + 5.0  # the publishers are connected by then
             clean, flood, end = start + 6.0, start + 10.0, start + 17.0
-            loads += [load(url, source, 4, 20.0, start, end) for source in OTHERS]
-            loads.append(load(url, "flooder", 20, 200.0, start, end, flood, 10.0))
+            loads += [load(url, source, 4, 10.0, start, end) for source in OTHERS]
+            loads.append(load(url, "flooder", 20, 100.0, start, end, flood, 10.0))
             assert replica.wait_for(lambda tracks: len(tracks) >= 32, timeout_s=end - time.time())
             for process in loads:
                 process.wait(timeout=end - time.time() + 30.0)
