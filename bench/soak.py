@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -79,21 +80,35 @@ def main() -> None:
                         print(f"{name} exited with {process.returncode}", flush=True)
                 time.sleep(args.sample - (time.monotonic() - started) % args.sample)
         finally:
-            for process in processes.values():
-                process.terminate()
-            for process in processes.values():
-                process.wait(timeout=10)
+            stop(processes)
             for log in logs.values():
                 log.close()
-        after = [s for s in samples if s[0] >= args.warmup]
-        if len(after) >= 2:
-            first, last = after[0], after[-1]
-            for index, name in ((1, "fusion"), (2, "vehicle")):
-                growth = (last[index] - first[index]) / first[index] * 100
-                print(
-                    f"{name}: {first[index]:.1f} MB at minute {first[0] / 60:.1f} -> {last[index]:.1f} MB "
-                    f"at minute {last[0] / 60:.1f}: {growth:+.1f}%"
-                )
+        print_growth(samples, args.warmup)
+
+
+def stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    """SIGINT (the nodes mark themselves offline), then SIGKILL for any still running after 10 s."""
+    for process in processes.values():
+        process.send_signal(signal.SIGINT)
+    for process in processes.values():
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def print_growth(samples: list[tuple[float, float, float]], warmup_s: float) -> None:
+    after = [s for s in samples if s[0] >= warmup_s]
+    if len(after) < 2:
+        return
+    first, last = after[0], after[-1]
+    for index, name in ((1, "fusion"), (2, "vehicle")):
+        growth = (last[index] - first[index]) / first[index] * 100
+        print(
+            f"{name}: {first[index]:.1f} MB at minute {first[0] / 60:.1f} -> {last[index]:.1f} MB "
+            f"at minute {last[0] / 60:.1f}: {growth:+.1f}%"
+        )
 
 
 if __name__ == "__main__":
