@@ -39,7 +39,7 @@ class SourceBudgets:
 
     def __init__(
         self,
-        allowance: float = 3.0,
+        allowance: float = 1.5,
         floor_per_s: float = 20.0,
         burst_s: float = 2.0,
         memory_s: int = 60,
