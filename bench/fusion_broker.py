@@ -88,7 +88,7 @@ PAHO_CEILING_MSG_S = 19_000
 class FusionProcess:
     """`rampart fusion` as a child process, its NodeState figures watched from the bench."""
 
-    def __init__(self, url: str, node_id: str, tick_s: float, window_s: float, log_dir: Path) -> None:
+    def __init__(self, url: str, node_id: str, tick_s: float, window_s: float, log_dir: Path, admission: str) -> None:
         self.node_id = node_id
         self.log_path = log_dir / f"{node_id}.log"
         self.figures: dict[str, float] = {}
@@ -101,6 +101,7 @@ class FusionProcess:
         config.write_text(f"[fusion]\ntick_s = {tick_s!r}\nreorder_window_s = {window_s!r}\n")
         command = [
             sys.executable, "-m", "nodes.cli", "fusion", "--broker", url, "--id", node_id, "--config", str(config),
+            "--admission", admission,
         ]  # fmt: skip
         with self.log_path.open("w") as log_file:
             self.process = subprocess.Popen(command, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT)
@@ -250,6 +251,7 @@ def latency_publisher(
 
 @dataclass
 class LatencyRun:
+    admission: str
     window_s: float
     published: int
     received: float
@@ -280,11 +282,11 @@ class LatencyRun:
         return percentiles(self.latencies_ms)
 
 
-def run_latency(args: argparse.Namespace, window_s: float, run_no: int, log_dir: Path) -> LatencyRun:
+def run_latency(args: argparse.Namespace, window_s: float, run_no: int, log_dir: Path, admission: str) -> LatencyRun:
     tag = f"{os.getpid()}r{run_no}"
     per_process = args.platforms // args.publishers
     with broker_url(args.broker) as url:
-        fusion = FusionProcess(url, f"bench-fusion-{tag}", args.tick, window_s, log_dir)
+        fusion = FusionProcess(url, f"bench-fusion-{tag}", args.tick, window_s, log_dir, admission)
         vehicle = BusClient(f"bench-vehicle-{tag}", SourceKind.VEHICLE, BrokerConfig.from_env(url))
         replica = TimedReplica(vehicle)
         vehicle.start()
@@ -360,6 +362,7 @@ def run_latency(args: argparse.Namespace, window_s: float, run_no: int, log_dir:
     if sent_total != published:
         notes.append(f"translated {sent_total} != published {published}")
     return LatencyRun(
+        admission=admission,
         window_s=window_s,
         published=published,
         received=figures.get("received", math.nan),
@@ -394,7 +397,8 @@ def print_latency(runs: list[LatencyRun], args: argparse.Namespace) -> None:
         "late, or superseded within a tick): time to their platform's next update"
     )
     print(
-        f"{'window':>6} {'published':>9} {'fus recv':>8} {'accepted':>8} {'lost':>4} {'late':>5} {'own':>6} "
+        f"{'admit':>5} {'window':>6} {'published':>9} {'fus recv':>8} {'accepted':>8} {'lost':>4} {'late':>5} "
+        f"{'own':>6} "
         f"{'p50':>6} {'p95':>6} {'p99':>6} {'max':>6} | {'in p50':>6} {'in p99':>6} {'out p50':>7} {'out p99':>7} | "
         f"{'newer':>5} {'p99':>6} | {'fus cpu':>7} {'veh cpu':>7} {'load1':>5}  notes"
     )
@@ -403,7 +407,8 @@ def print_latency(runs: list[LatencyRun], args: argparse.Namespace) -> None:
         lost = run.published - run.received if math.isfinite(run.received) else math.nan
         inbound, outbound, newer = (percentiles(v) for v in (run.inbound_ms, run.outbound_ms, run.newer_ms))
         print(
-            f"{run.window_s:>6g} {run.published:>9} {run.received:>8.0f} {run.accepted:>8.0f} {lost:>4.0f} "
+            f"{run.admission:>5} {run.window_s:>6g} {run.published:>9} {run.received:>8.0f} {run.accepted:>8.0f} "
+            f"{lost:>4.0f} "
             f"{run.late:>5.0f} {run.matched:>6} {s['p50']:>6.1f} {s['p95']:>6.1f} {s['p99']:>6.1f} {s['max']:>6.0f} | "
             f"{inbound['p50']:>6.1f} {inbound['p99']:>6.1f} {outbound['p50']:>7.1f} {outbound['p99']:>7.1f} | "
             f"{run.newer_ms.size:>5} {newer['p99']:>6.0f} | {run.fusion_cpu:>7.2f} {run.bench_cpu:>7.2f} "
@@ -411,14 +416,14 @@ def print_latency(runs: list[LatencyRun], args: argparse.Namespace) -> None:
         )
     print("(ms; fus cpu / veh cpu = CPU seconds per second of the fusion process / the bench process with the vehicle)")
     print()
-    for window in args.windows:
-        mine = [r for r in runs if r.window_s == window]
+    for admission, window in itertools.product(args.admission, args.windows):
+        mine = [r for r in runs if (r.admission, r.window_s) == (admission, window)]
         p99s = [r.stats["p99"] for r in mine]
         verdict = "meets" if p99s and max(p99s) < 50.0 else "MISSES"
         late = ", ".join(f"{100.0 * r.late / r.published:.1f}%" for r in mine)
         losses = ", ".join(f"{r.published - r.received:.0f}" for r in mine)
         print(
-            f"window {window:g} s: p99 {spread(p99s)} ms -> {verdict} p99 < 50 ms; "
+            f"admission {admission}, window {window:g} s: p99 {spread(p99s)} ms -> {verdict} p99 < 50 ms; "
             f"p50 {spread([r.stats['p50'] for r in mine])} ms; lost at QoS 1: {losses}; rejected as late: {late}"
         )
 
@@ -507,6 +512,7 @@ def stress_publisher(index: int, url: str, path: str, chunks: int, barrier: Barr
 
 @dataclass
 class ThroughputRun:
+    admission: str
     messages: int
     detections: int
     received: float
@@ -528,11 +534,11 @@ class ThroughputRun:
 
 
 def run_throughput(
-    args: argparse.Namespace, generated: Generated, generate_s: float, run_no: int, log_dir: Path
+    args: argparse.Namespace, generated: Generated, generate_s: float, run_no: int, log_dir: Path, admission: str
 ) -> ThroughputRun:
     tag = f"{os.getpid()}t{run_no}"
     with broker_url(args.broker) as url:
-        fusion = FusionProcess(url, f"bench-fusion-{tag}", args.tick, args.stress_window, log_dir)
+        fusion = FusionProcess(url, f"bench-fusion-{tag}", args.tick, args.stress_window, log_dir, admission)
         # Times are fixed at encoding: the first observation is due ~3 s later, when the publishers (spawned
         # below) are connected; it must reach the fusion neither before its clock (wall time) - window
         # (late) nor more than 5 s ahead of it (future).
@@ -628,6 +634,7 @@ def run_throughput(
     if rejected:
         notes.append(f"fusion rejected {rejected}")
     return ThroughputRun(
+        admission=admission,
         messages=messages,
         detections=detections,
         received=received,
@@ -650,15 +657,19 @@ def print_throughput(runs: list[ThroughputRun], args: argparse.Namespace) -> Non
         f"fusion tick_s {args.tick:g}, reorder_window_s {args.stress_window:g}"
     )
     print(
-        f"{'messages':>8} {'fus recv':>8} {'accepted':>8} {'late':>5} {'publish s':>9} {'pub msg/s':>9} "
+        f"{'admit':>5} {'messages':>8} {'fus recv':>8} {'accepted':>8} {'late':>5} {'publish s':>9} {'pub msg/s':>9} "
         f"{'e2e s':>6} {'obs/s':>7} {'det/s':>8} {'x real':>6} {'fus cpu':>7}  notes"
     )
     for run in runs:
         print(
-            f"{run.messages:>8} {run.received:>8.0f} {run.accepted:>8.0f} {run.late:>5.0f} {run.publish_s:>9.2f} "
+            f"{run.admission:>5} {run.messages:>8} {run.received:>8.0f} {run.accepted:>8.0f} {run.late:>5.0f} "
+            f"{run.publish_s:>9.2f} "
             f"{run.messages / run.publish_s:>9.0f} {run.seconds:>6.2f} {run.msg_rate:>7.0f} {run.det_rate:>8.0f} "
             f"{args.stress_seconds / run.seconds:>6.1f} {run.fusion_cpu:>7.2f}  {'; '.join(run.notes)}"
         )
+    for admission in args.admission:
+        mine = [r.det_rate for r in runs if r.admission == admission]
+        print(f"admission {admission}: detections/s accepted end to end {spread(mine)}")
     det_rates = [r.det_rate for r in runs]
     pub_rates = [r.messages / r.publish_s for r in runs]
     per_message = first.detections / first.messages
@@ -684,6 +695,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--broker", help="mqtt://host:port of a running broker (default: a LocalMosquitto per run)")
     parser.add_argument("--only", choices=["latency", "throughput"])
+    parser.add_argument(
+        "--admission",
+        choices=["off", "fair"],
+        nargs="+",
+        default=["off", "fair"],
+        help="the fusion's admission, one run of each (default: off fair, today's against fair budgets)",
+    )
     parser.add_argument("--repeat", type=int, default=2, help="runs of each configuration (default 2)")
     parser.add_argument(
         "--tick", type=float, default=0.01, help="fusion tick_s in s (default 0.01; FusionConfig's default 0.05)"
@@ -706,24 +724,24 @@ def main() -> None:
         log_dir = Path(tmp)
         if args.only != "throughput":
             runs: list[LatencyRun] = []
-            for r in range(args.repeat):
-                for window in args.windows:
-                    run = run_latency(args, window, len(runs), log_dir)
-                    runs.append(run)
-                    s = run.stats
-                    print(
-                        f"  done: latency window {window:g} s run {r + 1}: p50 {s['p50']:.1f} p99 {s['p99']:.1f} ms, "
-                        f"load average {os.getloadavg()[0]:.2f}",
-                        flush=True,
-                    )
+            for r, admission, window in itertools.product(range(args.repeat), args.admission, args.windows):
+                run = run_latency(args, window, len(runs), log_dir, admission)
+                runs.append(run)
+                s = run.stats
+                print(
+                    f"  done: latency admission {admission} window {window:g} s run {r + 1}: "
+                    f"p50 {s['p50']:.1f} p99 {s['p99']:.1f} ms, "
+                    f"load average {os.getloadavg()[0]:.2f}",
+                    flush=True,
+                )
             print_latency(runs, args)
         if args.only != "latency":
-            truns = []
+            truns: list[ThroughputRun] = []
             generated, generate_s = generate_stress(args.stress_seconds)
-            for r in range(args.repeat):
-                truns.append(run_throughput(args, generated, generate_s, r, log_dir))
+            for r, admission in itertools.product(range(args.repeat), args.admission):
+                truns.append(run_throughput(args, generated, generate_s, len(truns), log_dir, admission))
                 print(
-                    f"  done: throughput run {r + 1}: {truns[-1].det_rate:.0f} det/s, "
+                    f"  done: throughput admission {admission} run {r + 1}: {truns[-1].det_rate:.0f} det/s, "
                     f"load average {os.getloadavg()[0]:.2f}",
                     flush=True,
                 )

@@ -120,7 +120,7 @@ def latency(args: argparse.Namespace, deployment: Deployment, log_dir: Path) -> 
         for scheme in (PLAIN, TLS):
             with broker(scheme, deployment) as where:
                 args.broker = where.url
-                run = run_latency(args, args.window, run_no, log_dir)
+                run = run_latency(args, args.window, run_no, log_dir, "fair")
             runs[scheme].append(run)
             s = run.stats
             notes = f" ({'; '.join(run.notes)})" if run.notes else ""

@@ -282,6 +282,8 @@ class ClientFigures:
     inbox_peak: int = 0
     inbox_dropped: int = 0
     """QoS 0 messages that arrived while the inbox was full."""
+    not_admitted: int = 0
+    """Messages the node's `admit` policy refused on the network thread, before decoding."""
     read_pauses: int = 0
     """Times the network thread stopped reading because the inbox was full."""
 
@@ -543,9 +545,13 @@ class BusClient:
         announce: bool = True,
         persistent_session_s: int | None = None,
         max_payload_bytes: int = codec.MAX_PAYLOAD_BYTES,
+        admit: Callable[[str, float], bool] | None = None,
     ) -> None:
         """`announce=False` is for short-lived tools (health checks): no birth, no last will, no
-        retained state left behind on the broker. `persistent_session_s` (MQTT 5): the broker keeps
+        retained state left behind on the broker. `admit(topic, received_at)` runs on the network
+        thread before a message is decoded or queued: a False drops it there, counted in
+        `not_admitted`, so a node's admission policy costs a refused message almost nothing.
+        `persistent_session_s` (MQTT 5): the broker keeps
         this node's session (subscriptions, QoS 1 messages queued for it) for that long while it is
         away, across a broker restart too when the broker persists; otherwise every connect starts
         clean. `max_payload_bytes` is the broker's `message_size_limit`."""
@@ -573,6 +579,7 @@ class BusClient:
         self._announce = announce
         self._persistent_session_s = persistent_session_s
         self._max_payload_bytes = max_payload_bytes
+        self._admit = admit
         self._max_unacked = max_unacked
         self._outbox_size = outbox_size
         self._inbox_size = inbox_size
@@ -1290,10 +1297,14 @@ class BusClient:
             if not self._own_state_routed:
                 return
         self.figures.received += 1
+        received_at = time.monotonic()
+        if self._admit is not None and not self._admit(msg.topic, received_at):
+            self.figures.not_admitted += 1
+            return
         if msg.qos == 0 and self._inbox_full():
             self.figures.inbox_dropped += 1
             return
-        self._received_batch.append((msg, time.monotonic()))
+        self._received_batch.append((msg, received_at))
 
     def _inbox_full(self) -> bool:
         return len(self._inbox) + len(self._received_batch) >= self._inbox_size

@@ -42,6 +42,7 @@ from fusion.kalman import (
     update,
     wrap_angle,
 )
+from fusion.resume import table_from_tracks
 from fusion.scan import Scan, from_sensor, from_video
 from fusion.store import COASTING, CONFIRMED, STATUSES, TENTATIVE, TrackTable
 
@@ -136,6 +137,16 @@ class FusionCore:
         """
         now_us = to_us(now) if now is not None else self._now_us
         return self._intake.admit(observation, now_us)
+
+    def adopt(self, tracks: list[Track], next_number: int) -> None:
+        """Carry on an earlier fusion's tracks under their ids (a restart resuming the retained
+        picture, see `fusion.resume`); new tracks are numbered from `next_number` on, or later."""
+        if tracks and self._frame is None:
+            self._frame = LocalFrame(tracks[0].position)
+        if self._frame is not None:
+            self._table.extend(table_from_tracks(tracks, self._frame, self.config.confirm_m))
+            self._row_of = None
+        self._next_id = max(self._next_id, next_number)
 
     def advance(self, now: datetime) -> PictureChange:
         """Apply held observations stamped at or before `now - reorder_window`, then manage tracks at `now`."""

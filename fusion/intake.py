@@ -19,6 +19,8 @@ from bus.schema import Observation, PositionReport
 from fusion.config import FusionConfig
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DEDUP_HORIZON_US = 60_000_000
+"""Duplicates are remembered for this long behind the applied picture; an older copy is late anyway."""
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -75,7 +77,9 @@ class Intake:
 
     def __init__(self, config: FusionConfig) -> None:
         self._config = config
-        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._seen: OrderedDict[tuple[str, str], int] = OrderedDict()
+        """(source id, msg id) -> observation time, in arrival order; bounded by `dedup_capacity` and
+        by time: what falls `_DEDUP_HORIZON_US` behind the watermark is forgotten."""
         self._fixes: dict[str, _Fix] = {}
         self._challenges: dict[str, _Challenge] = {}
         self._takeovers: set[tuple[str, str]] = set()
@@ -91,7 +95,7 @@ class Intake:
         verdict = self._judge(obs, now_us)
         self.counts[verdict.kind] += 1
         if verdict.accepted:
-            self._seen[(obs.source.id, obs.msg_id)] = None
+            self._seen[(obs.source.id, obs.msg_id)] = to_us(obs.time)
             if len(self._seen) > self._config.dedup_capacity:
                 self._seen.popitem(last=False)
             heapq.heappush(self._heap, (to_us(obs.time), self._arrivals, obs))
@@ -105,6 +109,9 @@ class Intake:
             out.append(heapq.heappop(self._heap)[2])
         if self.watermark_us is None or cutoff_us > self.watermark_us:
             self.watermark_us = cutoff_us
+        horizon = self.watermark_us - _DEDUP_HORIZON_US
+        while self._seen and next(iter(self._seen.values())) < horizon:
+            self._seen.popitem(last=False)
         return out
 
     def took_over(self, report: PositionReport) -> bool:
@@ -119,6 +126,11 @@ class Intake:
     @property
     def pending(self) -> int:
         return len(self._heap)
+
+    @property
+    def remembered(self) -> int:
+        """(source, msg id) pairs held for duplicate detection."""
+        return len(self._seen)
 
     def _judge(self, obs: Observation, now_us: int | None) -> Verdict:
         if (obs.source.id, obs.msg_id) in self._seen:

@@ -16,6 +16,7 @@ from bus.envelope import Stamper
 from bus.schema import PictureSnapshot, Source, Track, TrackUpdate
 from fusion.config import settings
 from fusion.core import FusionCore, PictureChange
+from fusion.resume import ResumePlan
 
 
 @dataclass(frozen=True)
@@ -37,12 +38,20 @@ class PictureFeed:
         self.picture_seq = 0
         self._stamper = Stamper(source.id, session)
         self._settings = settings(core.config)
+        self._republish: set[str] = set()
+
+    def resume(self, plan: ResumePlan) -> None:
+        """Carry on the tracks an earlier fusion left retained (see `fusion.resume`); the next step
+        republishes each of them under this epoch, so every retained track topic belongs to it."""
+        self.core.adopt(plan.continued, plan.next_number)
+        self._republish = {track.track_id for track in plan.continued}
 
     def step(self, now: datetime, sent_at: datetime | None = None) -> PictureStep:
         """Advance the core to `now`; one update per created or changed track, ids of dropped ones."""
         change = self.core.advance(now)
         updates = []
-        for track in self.core.tracks(change.created + change.updated):
+        changed, self._republish = self._republish.union(change.created, change.updated), set()
+        for track in self.core.tracks(changed):
             self.picture_seq += 1
             update = TrackUpdate(
                 source=self.source, time=track.updated, epoch=self.epoch, picture_seq=self.picture_seq, track=track

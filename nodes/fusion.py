@@ -22,14 +22,22 @@ import numpy as np
 
 from bus import topics
 from bus.client import PERSISTENT_SESSION_S, BrokerConfig, BusClient, Delivery
-from bus.schema import Envelope, Observation, PictureSnapshot, SourceKind, utc_now
-from fusion import FusionConfig, FusionCore, VerdictKind
+from bus.schema import Envelope, Observation, PictureSnapshot, SourceKind, TrackUpdate, utc_now
+from fusion import FusionConfig, FusionCore, VerdictKind, resume
+from fusion.admission import SourceBudgets
 from fusion.clock import PictureClock
 from fusion.config import settings
 from fusion.picture import PictureFeed
+from fusion.resume import RetainedPicture
 from nodes.options import OptionError, add_broker_option, add_config_option, broker_from, fusion_config, node_id
 
 log = logging.getLogger(__name__)
+
+RESUME_TIMEOUT_S = 10.0
+"""How long a starting fusion waits for the retained picture of the one before it."""
+
+ADMISSION_FIGURES = 8
+"""Sources named in the NodeState's over-budget figures (the most refused first; a state holds 64)."""
 
 SNAPSHOT_RATE_HZ = 1.0
 """How often the whole picture is published. The service's own setting, not the tracker's: it
@@ -47,6 +55,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=SNAPSHOT_RATE_HZ,
         help=f"snapshots per second (default {SNAPSHOT_RATE_HZ:g})",
     )
+    parser.add_argument(
+        "--admission",
+        choices=("fair", "off"),
+        default="fair",
+        help="fair (default): a budget per source learned from its normal rate; off: admit everything",
+    )
     parser.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
 
 
@@ -55,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         raise OptionError(f"--snapshot-rate: {args.snapshot_rate} is not positive")
     config = fusion_config(args.config)
     log.info("fusion settings: %s", settings(config))
-    service = FusionService(broker_from(args), config, args.id, args.snapshot_rate)
+    admission = SourceBudgets() if args.admission == "fair" else None
+    service = FusionService(broker_from(args), config, args.id, args.snapshot_rate, admission)
     with service:
         service.run(args.duration)
     return 0
@@ -72,8 +87,13 @@ class FusionService:
         config: FusionConfig | None = None,
         node_id: str = "fusion",
         snapshot_rate_hz: float = SNAPSHOT_RATE_HZ,
+        admission: SourceBudgets | None = None,
     ) -> None:
+        """`admission`: per-source budgets applied before the core (`fusion.admission`); None admits all."""
         self.core = FusionCore(config)
+        self.admission = admission
+        self._admission_lock = threading.Lock()
+        self.broker = broker
         self.client = BusClient(
             node_id,
             SourceKind.FUSION,
@@ -81,6 +101,7 @@ class FusionService:
             role="fusion",
             state_figures=self.figures,
             persistent_session_s=PERSISTENT_SESSION_S,  # observations wait for it across a broker crash
+            admit=None if admission is None else self._admit,
         )
         # This start's epoch: the session base, milliseconds since 1970, so a restart's is larger.
         self.feed = PictureFeed(self.core, self.client.source, self.client.session, epoch=self.client.session)
@@ -98,6 +119,23 @@ class FusionService:
         self._rate_window: deque[tuple[float, int]] = deque(maxlen=10)
         self.client.subscribe(topics.ALL_OBSERVATIONS, self._on_observation)
 
+    def _admit(self, topic: str, received_at: float) -> bool:
+        """The budgets, on the client's network thread: a flood is refused by its topic alone,
+        before it costs decoding, the shared inbox or the core (see `fusion.admission`)."""
+        assert self.admission is not None
+        try:
+            source_id = topics.parse(topic).sender_id
+        except ValueError:
+            return True  # not an observation topic: the decoder dead-letters it
+        if source_id is None:
+            return True
+        with self._admission_lock:
+            admitted = self.admission.admit(source_id, received_at)
+            first_refusal = not admitted and self.admission.dropped == 1
+        if first_refusal:
+            log.warning("%s is over its budget: its excess is dropped and counted", source_id)
+        return admitted
+
     def _on_observation(self, message: Envelope, delivery: Delivery) -> None:
         """Judge one observation; keep its receive time if accepted, for the latency figures."""
         if not isinstance(message, Observation):
@@ -114,7 +152,20 @@ class FusionService:
                 log.warning("%s observation from %s: %s (further ones are counted)", kind, source, verdict.reason)
 
     def start(self) -> FusionService:
+        """Take over the retained picture an earlier fusion left (see `fusion.resume`), then connect."""
+        plan = resume.plan(read_retained_picture(self.broker, self.client.node_id))
+        if plan.continued or plan.clear:
+            log.info(
+                "resuming %d tracks of the retained picture, clearing %d older topics, new ids from T%06d",
+                len(plan.continued),
+                len(plan.clear),
+                plan.next_number,
+            )
+        self.feed.resume(plan)
+        self._snapshot_pages = plan.pages
         self.client.start()
+        for topic in plan.clear:
+            self.client.clear_retained(topic)
         return self
 
     def start_in_background(self) -> FusionService:
@@ -196,4 +247,46 @@ class FusionService:
             "snapshot_pages": self._snapshot_pages,
             "processing_latency_p50_ms": float(np.percentile(latencies, 50)),
             "processing_latency_p99_ms": float(np.percentile(latencies, 99)),
+            **self._admission_figures(),
         }
+
+    def _admission_figures(self) -> dict[str, float]:
+        """Observations refused over budget, in all and for the sources that lost most."""
+        if self.admission is None:
+            return {}
+        with self._admission_lock:
+            by_source = self.admission.dropped_by_source(ADMISSION_FIGURES)
+            total = self.admission.dropped
+        return {"over_budget": total, **{f"over_budget.{sid}"[:64]: n for sid, n in by_source.items()}}
+
+
+def read_retained_picture(broker: BrokerConfig, node_id: str, timeout_s: float = RESUME_TIMEOUT_S) -> RetainedPicture:
+    """Every retained message under `rampart/v1/picture/`, read by a short-lived client of the
+    fusion's own identity before the fusion connects.
+
+    Mosquitto sends the retained messages right after the SUBACK, before anything published later:
+    so an empty retained message on a probe topic (a snapshot page no picture has; replicas ignore
+    it), published once the subscription is granted, comes back after the last of them."""
+    retained = RetainedPicture()
+    probe = topics.snapshot(2**31 - 1)
+    done = threading.Event()
+
+    def on_message(message: Envelope, delivery: Delivery) -> None:
+        if not delivery.retained:
+            return
+        if isinstance(message, TrackUpdate):
+            retained.tracks[delivery.topic] = message
+        elif isinstance(message, PictureSnapshot):
+            retained.pages[delivery.topic] = message
+
+    def on_cleared(topic: str) -> None:
+        if topic == probe:
+            done.set()
+
+    reader = BusClient(node_id, SourceKind.FUSION, broker, role="fusion", announce=False)
+    with reader:
+        reader.subscribe(topics.PICTURE, on_message, on_cleared=on_cleared)
+        reader.clear_retained(probe)
+        if not done.wait(timeout_s):
+            log.warning("the retained picture did not end within %g s: resuming from what arrived", timeout_s)
+    return retained
