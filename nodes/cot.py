@@ -34,7 +34,6 @@ from pydantic import ValidationError
 from bus.schema import (
     Disposition,
     Environment,
-    GeoPoint,
     ObjectClass,
     PositionReport,
     Source,
