@@ -111,9 +111,21 @@ class Receiver:
         self.ages: dict[str, list[float]] = defaultdict(list)
         self.last_seen: dict[str, float] = {}
         self.intervals: dict[str, list[float]] = defaultdict(list)
+        self.shown: dict[str, tuple[str, float]] = {}
+        """uid -> (affiliation, update time of the state the far end shows)."""
+        self.map_ages: dict[str, list[float]] = defaultdict(list)
         self.running = True
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample(self) -> None:
+        """Once a second: how old is what the far end shows of each track it has."""
+        while self.running:
+            time.sleep(1.0)
+            now = time.time()
+            for affiliation, updated in list(self.shown.values()):
+                self.map_ages[affiliation].append(now - updated)
 
     def _run(self) -> None:
         while self.running:
@@ -130,6 +142,7 @@ class Receiver:
             if event.uid in self.last_seen:
                 self.intervals[affiliation].append(received - self.last_seen[event.uid])
             self.last_seen[event.uid] = received
+            self.shown[event.uid] = (affiliation, event.sendTime / 1000.0)
 
 
 def cpu_s(pid: int) -> float:
@@ -214,12 +227,14 @@ def link(frames: list[GroundTruth], rate_bps: float, duration_s: float) -> None:
         counts = counts_by_affiliation(frames[0])
         for affiliation, ages in sorted(receiver.ages.items()):
             intervals = receiver.intervals.get(affiliation, [])
-            interval = f"{statistics.median(intervals):.1f} s" if intervals else "-"
-            tracks = counts.get(affiliation, 0)
+            interval = f"{statistics.median(intervals):.1f} s" if intervals else "none yet"
+            shown = sorted(receiver.map_ages[affiliation])
             print(
-                f"  {names.get(affiliation, affiliation):8} ({tracks} tracks): {len(ages)} events, age median "
-                f"{statistics.median(ages):.2f} s, p95 {sorted(ages)[int(0.95 * (len(ages) - 1))]:.2f} s; "
-                f"a track's updates every {interval} (median)"
+                f"  {names.get(affiliation, affiliation):8}: {counts.get(affiliation, 0)} tracks, "
+                f"{sum(1 for a, _ in receiver.shown.values() if a == affiliation)} shown; {len(ages)} events, "
+                f"delivered {statistics.median(ages):.2f} s after the update (median); one track refreshed every "
+                f"{interval} (median); age of what the map shows: median {statistics.median(shown):.1f} s, "
+                f"p95 {shown[int(0.95 * (len(shown) - 1))]:.1f} s, max {shown[-1]:.1f} s"
             )
 
 

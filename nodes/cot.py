@@ -1,7 +1,7 @@
 """Cursor on Target (CoT) for the TAK gateway, pure: no sockets, no bus, no clock reads.
 
-* `track_event`: one picture track as one CoT event (XML text); `delete_event` withdraws one.
-* `to_protobuf`: the same event as TAK Protocol Version 1 (mesh or stream framing), through takproto.
+* `track_fields`: what one picture track's CoT event carries; `track_wire` writes it as XML or as
+  TAK protocol v1 (protobuf, mesh or stream framing); `delete_event` withdraws a track.
 * `parse_event` + `position_report`: a TAK client's position report (PLI, XML or protobuf) as a
   Rampart `PositionReport` under the gateway's own namespace; `StreamSplitter` cuts a TCP stream
   into events and refuses oversized ones.
@@ -136,26 +136,85 @@ def remarks(track: Track) -> str:
     return f"Rampart track {track.track_id} ({track.status}{label}); sources: {sources or 'none'}"
 
 
-def track_event(track: Track, picture: str, gateway_id: str, policy: StalePolicy, callsign: str | None = None) -> str:
-    """One track as a CoT event (XML, no declaration). `callsign` labels a friendly platform."""
-    p = track.position
+@dataclass(frozen=True)
+class TrackFields:
+    """What one track's event carries, before it is written as XML or as protobuf."""
+
+    uid: str
+    type: str
+    how: str
+    time: datetime
+    stale: datetime
+    lat: float
+    lon: float
+    hae: float
+    ce: float
+    le: float
+    course: float
+    speed: float
+    callsign: str | None
+    detail_xml: str
+    """The detail elements TAK protocol v1 has no field for: `__rampart` and `remarks`."""
+
+
+def track_fields(
+    track: Track, picture: str, gateway_id: str, policy: StalePolicy, callsign: str | None = None
+) -> TrackFields:
+    """One track's event. `callsign` labels a friendly platform."""
     ve, vn, _ = track.velocity_enu_mps
-    course = math.degrees(math.atan2(ve, vn)) % 360.0
-    ce = circular_error_m(track.position_cov_enu_m2)
-    le = math.sqrt(max(track.position_cov_enu_m2[2][2], 0.0))
-    contact = f"<contact callsign={quoteattr(callsign)}/>" if callsign else ""
-    time = cot_time(track.updated)
-    return (
-        f'<event version="2.0" uid={quoteattr(event_uid(picture, track.track_id))} '
-        f'type="{cot_type(track.disposition, track.environment, track.classification)}" '
-        f'how="{"m-g" if track.platform_id else "m-f"}" time="{time}" start="{time}" '
-        f'stale="{cot_time(policy.stale(track))}">'
-        f'<point lat="{p.lat:.8f}" lon="{p.lon:.8f}" hae="{p.hae_m:.2f}" ce="{ce:.1f}" le="{le:.1f}"/>'
-        f'<detail>{contact}<track course="{course:.2f}" speed="{math.hypot(ve, vn):.2f}"/>'
-        f"<__rampart gateway={quoteattr(gateway_id)} track={quoteattr(track.track_id)} "
-        f'status="{track.status}"/>'
-        f"<remarks>{escape(remarks(track))}</remarks></detail></event>"
+    return TrackFields(
+        uid=event_uid(picture, track.track_id),
+        type=cot_type(track.disposition, track.environment, track.classification),
+        how="m-g" if track.platform_id else "m-f",
+        time=track.updated,
+        stale=policy.stale(track),
+        lat=track.position.lat,
+        lon=track.position.lon,
+        hae=track.position.hae_m,
+        ce=circular_error_m(track.position_cov_enu_m2),
+        le=math.sqrt(max(track.position_cov_enu_m2[2][2], 0.0)),
+        course=math.degrees(math.atan2(ve, vn)) % 360.0,
+        speed=math.hypot(ve, vn),
+        callsign=callsign,
+        detail_xml=(
+            f"<__rampart gateway={quoteattr(gateway_id)} track={quoteattr(track.track_id)} "
+            f'status="{track.status}"/><remarks>{escape(remarks(track))}</remarks>'
+        ),
     )
+
+
+def track_event(fields: TrackFields) -> str:
+    """The event as CoT XML (no declaration)."""
+    time = cot_time(fields.time)
+    contact = f"<contact callsign={quoteattr(fields.callsign)}/>" if fields.callsign else ""
+    return (
+        f'<event version="2.0" uid={quoteattr(fields.uid)} type="{fields.type}" how="{fields.how}" '
+        f'time="{time}" start="{time}" stale="{cot_time(fields.stale)}">'
+        f'<point lat="{fields.lat:.8f}" lon="{fields.lon:.8f}" hae="{fields.hae:.2f}" ce="{fields.ce:.1f}" '
+        f'le="{fields.le:.1f}"/><detail>{contact}<track course="{fields.course:.2f}" speed="{fields.speed:.2f}"/>'
+        f"{fields.detail_xml}</detail></event>"
+    )
+
+
+def track_protobuf(fields: TrackFields, fmt: str) -> bytes:
+    """The event as TAK protocol v1, `mesh` or `stream` framed, built field by field (ten times
+    cheaper than converting the XML)."""
+    message = takproto.proto.TakMessage()
+    event = message.cotEvent
+    event.type, event.uid, event.how = fields.type, fields.uid, fields.how
+    event.sendTime = event.startTime = _ms(fields.time)
+    event.staleTime = _ms(fields.stale)
+    event.lat, event.lon, event.hae, event.ce, event.le = fields.lat, fields.lon, fields.hae, fields.ce, fields.le
+    detail = event.detail
+    if fields.callsign:
+        detail.contact.callsign = fields.callsign
+    detail.track.course, detail.track.speed = fields.course, fields.speed
+    detail.xmlDetail = fields.detail_xml
+    return bytes(takproto.functions.msg2proto(message, _PROTO_VERSION[fmt]))
+
+
+def _ms(t: datetime) -> int:
+    return int(t.timestamp() * 1000)
 
 
 def delete_event(uid: str, gateway_id: str, now: datetime, stale_s: float = 60.0) -> str:
@@ -188,13 +247,20 @@ def presence_event(gateway_id: str, picture: str, now: datetime, stale_s: float)
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 
 
+_PROTO_VERSION = {"mesh": takproto.TAKProtoVer.MESH, "stream": takproto.TAKProtoVer.STREAM}
+
+
 def to_wire(event_xml: str, fmt: str) -> bytes:
     """An event in a destination's format: `xml` (declaration + event), `mesh` (TAK protocol v1,
     header bf 01 bf) or `stream` (TAK protocol v1, header bf + varint length)."""
     if fmt == "xml":
         return (XML_DECLARATION + event_xml).encode()
-    version = takproto.TAKProtoVer.MESH if fmt == "mesh" else takproto.TAKProtoVer.STREAM
-    return bytes(takproto.xml2proto(event_xml, version))
+    return bytes(takproto.xml2proto(event_xml, _PROTO_VERSION[fmt]))
+
+
+def track_wire(fields: TrackFields, fmt: str) -> bytes:
+    """One track's event in a destination's format (as `to_wire`)."""
+    return to_wire(track_event(fields), fmt) if fmt == "xml" else track_protobuf(fields, fmt)
 
 
 # --- inbound -------------------------------------------------------------------------------------

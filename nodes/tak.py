@@ -311,7 +311,8 @@ class TakGateway:
         callsign = None
         if track.platform_id is not None:
             callsign = self.inbound.callsigns.get(track.platform_id, track.platform_id)
-        return self._wire(link, cot.track_event(track, self.picture, self.gateway_id, self.policy, callsign))
+        fields = cot.track_fields(track, self.picture, self.gateway_id, self.policy, callsign)
+        return cot.track_wire(fields, self._format(link))
 
     def encode_delete(self, link: Link, track_id: str) -> bytes:
         uid = cot.event_uid(self.picture, track_id)
@@ -322,9 +323,13 @@ class TakGateway:
         return self._wire(link, event)
 
     def _wire(self, link: Link, event: str) -> bytes:
+        return cot.to_wire(event, self._format(link))
+
+    @staticmethod
+    def _format(link: Link) -> str:
         if link.wire_format == "xml":
-            return cot.to_wire(event, "xml")
-        return cot.to_wire(event, "mesh" if isinstance(link, MeshLink) else "stream")
+            return "xml"
+        return "mesh" if isinstance(link, MeshLink) else "stream"
 
     # --- TAK clients in ----------------------------------------------------------------------------
 

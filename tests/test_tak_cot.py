@@ -67,8 +67,8 @@ def track(
     )
 
 
-def xml_of(event: str) -> etree._Element:
-    return etree.fromstring(cot.to_wire(event, "xml"))
+def xml_of(fields: cot.TrackFields) -> etree._Element:
+    return etree.fromstring(cot.track_wire(fields, "xml"))
 
 
 def cot_datetime(text: str) -> datetime:
@@ -101,7 +101,7 @@ def test_the_cot_type_comes_from_identity_environment_and_class(disposition, env
 
 
 def test_a_track_event_carries_every_field_as_documented() -> None:
-    event = xml_of(cot.track_event(track(), "main", GATEWAY, POLICY))
+    event = xml_of(cot.track_fields(track(), "main", GATEWAY, POLICY))
     assert event.tag == "event"
     assert event.get("version") == "2.0"
     assert event.get("uid") == "rampart.main.T-7"
@@ -140,7 +140,7 @@ def test_ce_covers_the_major_axis_of_a_rotated_ellipse() -> None:
 
 def test_a_friendly_platform_has_its_callsign_and_gps_how() -> None:
     platform = track("P-ifv-7", disposition=Disposition.FRIENDLY, platform_id="ifv-7")
-    event = xml_of(cot.track_event(platform, "main", GATEWAY, POLICY, callsign="IFV 7"))
+    event = xml_of(cot.track_fields(platform, "main", GATEWAY, POLICY, callsign="IFV 7"))
     assert event.get("type") == "a-f-G-E-V"
     assert event.get("how") == "m-g"
     assert event.find("detail/contact").get("callsign") == "IFV 7"
@@ -155,12 +155,12 @@ def test_the_stale_time_follows_the_status() -> None:
 
 
 def test_text_is_escaped() -> None:
-    event = xml_of(cot.track_event(track(), 'pic"<&>', GATEWAY, POLICY, callsign='A "&" <B>'))
+    event = xml_of(cot.track_fields(track(), 'pic"<&>', GATEWAY, POLICY, callsign='A "&" <B>'))
     assert event.get("uid") == 'rampart.pic"<&>.T-7'
 
 
 def test_a_delete_event_withdraws_the_track_at_once() -> None:
-    event = xml_of(cot.delete_event("rampart.main.T-7", GATEWAY, T0))
+    event = etree.fromstring(cot.to_wire(cot.delete_event("rampart.main.T-7", GATEWAY, T0), "xml"))
     assert event.get("type") == "t-x-d-d"
     assert event.get("uid") == "rampart.main.T-7.delete"
     assert event.find("detail/link").get("uid") == "rampart.main.T-7"
@@ -171,7 +171,8 @@ def test_a_delete_event_withdraws_the_track_at_once() -> None:
 
 @pytest.mark.parametrize(("fmt", "header"), [("mesh", b"\xbf\x01\xbf"), ("stream", b"\xbf")])
 def test_the_protobuf_event_reads_back_with_takproto(fmt: str, header: bytes) -> None:
-    wire = cot.to_wire(cot.track_event(track(), "main", GATEWAY, POLICY, callsign="X"), fmt)
+    fields = cot.track_fields(track(), "main", GATEWAY, POLICY, callsign="X")
+    wire = cot.track_wire(fields, fmt)
     assert wire.startswith(header)
     message = takproto.parse_proto(bytearray(wire))
     event = message.cotEvent
@@ -184,6 +185,13 @@ def test_the_protobuf_event_reads_back_with_takproto(fmt: str, header: bytes) ->
     assert event.detail.contact.callsign == "X"
     assert (event.detail.track.speed, round(event.detail.track.course, 2)) == (5.0, 36.87)
     assert "<remarks>Rampart track T-7" in event.detail.xmlDetail
+    # the same as takproto's own conversion of the XML event
+    converted = takproto.parse_proto(bytearray(cot.to_wire(cot.track_event(fields), fmt))).cotEvent
+    for name in ("uid", "type", "how", "sendTime", "startTime", "staleTime", "hae", "ce", "le"):
+        assert getattr(event, name) == getattr(converted, name), name
+    assert (round(event.lat, 8), round(event.lon, 8)) == (converted.lat, converted.lon)
+    assert event.detail.contact.callsign == converted.detail.contact.callsign
+    assert event.detail.xmlDetail == converted.detail.xmlDetail.replace(" />", "/>")
 
 
 def test_a_protobuf_delete_reads_back_with_takproto() -> None:
@@ -299,7 +307,7 @@ def test_unusable_input_is_refused_with_its_reason(data: bytes, reason: str) -> 
 
 def test_the_splitter_cuts_xml_and_protobuf_frames_across_reads() -> None:
     xml_event = pli()
-    frame = cot.to_wire(cot.track_event(track(), "main", GATEWAY, POLICY), "stream")
+    frame = cot.track_wire(cot.track_fields(track(), "main", GATEWAY, POLICY), "stream")
     stream = xml_event + frame + xml_event
     splitter = cot.StreamSplitter()
     out = []
@@ -328,7 +336,7 @@ def test_the_splitter_refuses_oversized_events_and_resynchronises() -> None:
 
 
 def encode(t: Track) -> bytes:
-    return cot.to_wire(cot.track_event(t, "main", GATEWAY, POLICY), "xml")
+    return cot.track_wire(cot.track_fields(t, "main", GATEWAY, POLICY), "xml")
 
 
 def encode_delete(track_id: str) -> bytes:
