@@ -87,6 +87,8 @@ def node_id(args: Any) -> str:
             return VehicleNavigation(args.id, BrokerConfig()).client.node_id
         case "sim":
             return truth_source(load_scenario(args.scenario)).id
+        case "tak":
+            return str(args.id)
     raise AssertionError(f"no node id known for `rampart {args.command}`")
 
 
@@ -102,7 +104,7 @@ def health_argv(service: dict[str, Any]) -> list[str]:
 def test_compose_runs_every_part_of_the_stack_from_one_image() -> None:
     services = compose()["services"]
     ours = our_services()
-    assert {parse(service["command"]).command for service in ours.values()} == {"fusion", "sim", "vehicle"}
+    assert {parse(service["command"]).command for service in ours.values()} == {"fusion", "sim", "vehicle", "tak"}
     for name, service in ours.items():
         # Each service can start on its own (`docker compose up vehicle-1`), so each can build the
         # image; the same image name makes compose build it once for all of them.
