@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import socket
 import statistics
@@ -114,16 +115,23 @@ class Receiver:
         self.shown: dict[str, tuple[str, float]] = {}
         """uid -> (affiliation, update time of the state the far end shows)."""
         self.map_ages: dict[str, list[float]] = defaultdict(list)
+        self.tracks = 0
+        self.filled_at: float | None = None
         self.running = True
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
         threading.Thread(target=self._sample, daemon=True).start()
 
     def _sample(self) -> None:
-        """Once a second: how old is what the far end shows of each track it has."""
+        """Once a second, once every track has been shown (`tracks`, set by the bench): how old is
+        what the far end shows of each track."""
         while self.running:
             time.sleep(1.0)
             now = time.time()
+            if self.filled_at is None and self.tracks and len(self.shown) >= self.tracks:
+                self.filled_at = now
+            if self.filled_at is None:
+                continue
             for affiliation, updated in list(self.shown.values()):
                 self.map_ages[affiliation].append(now - updated)
 
@@ -209,11 +217,12 @@ def link(frames: list[GroundTruth], rate_bps: float, duration_s: float) -> None:
     with LocalMosquitto() as broker:
         url = f"mqtt://127.0.0.1:{broker.port}"
         receiver = Receiver()
+        receiver.tracks = len(frames[0].objects)
         gateway = start_gateway(url, receiver.url, "--id", "tak-bench", "--link-rate", f"{rate_bps:g}")
         try:
             with BusClient("fusion", SourceKind.FUSION, BrokerConfig.from_url(url)) as fusion:
                 wait_online(fusion, "tak-bench")
-                seq, start = 0, time.monotonic()
+                seq, start, started = 0, time.monotonic(), time.time()
                 for index in range(int(duration_s)):
                     seq = publish_frame(fusion, frames[index % len(frames)], seq)
                     time.sleep(max(0.0, start + index + 1 - time.monotonic()))
@@ -222,13 +231,22 @@ def link(frames: list[GroundTruth], rate_bps: float, duration_s: float) -> None:
             gateway.wait(10)
         receiver.running = False
         print(f"{rate_bps:g} bit/s link, {len(frames[0].objects)} tracks updated at 1 Hz for {duration_s:.0f} s")
-        print(f"  delivered {receiver.events} events, {receiver.bytes * 8 / duration_s:.0f} bit/s")
+        print(
+            f"  delivered {receiver.events} events ({receiver.bytes / max(receiver.events, 1):.0f} bytes each), "
+            f"{receiver.bytes * 8 / duration_s:.0f} bit/s"
+        )
+        if receiver.filled_at is None:
+            print("  not every track was shown once: run longer for the steady state")
+            return
+        print(
+            f"  every track shown once after {receiver.filled_at - started:.0f} s; from then on, sampled each second:"
+        )
         names = {"h": "hostile", "u": "unknown", "n": "neutral", "f": "friendly"}
         counts = counts_by_affiliation(frames[0])
         for affiliation, ages in sorted(receiver.ages.items()):
             intervals = receiver.intervals.get(affiliation, [])
             interval = f"{statistics.median(intervals):.1f} s" if intervals else "none yet"
-            shown = sorted(receiver.map_ages[affiliation])
+            shown = sorted(receiver.map_ages[affiliation]) or [math.nan]
             print(
                 f"  {names.get(affiliation, affiliation):8}: {counts.get(affiliation, 0)} tracks, "
                 f"{sum(1 for a, _ in receiver.shown.values() if a == affiliation)} shown; {len(ages)} events, "

@@ -131,8 +131,12 @@ class StalePolicy:
 
 
 def remarks(track: Track) -> str:
+    """Track id, status, class and the contributing sources, each with how long before the track's
+    update it last contributed."""
     label = f", {track.classification} {track.classification_confidence:.0%}" if track.classification else ""
-    sources = ", ".join(f"{s.source_id} ({s.kind}, {cot_time(s.last_time)})" for s in track.sources)
+    sources = ", ".join(
+        f"{s.source_id} ({s.kind}, {(track.updated - s.last_time).total_seconds():.1f} s before)" for s in track.sources
+    )
     return f"Rampart track {track.track_id} ({track.status}{label}); sources: {sources or 'none'}"
 
 
@@ -176,10 +180,7 @@ def track_fields(
         course=math.degrees(math.atan2(ve, vn)) % 360.0,
         speed=math.hypot(ve, vn),
         callsign=callsign,
-        detail_xml=(
-            f"<__rampart gateway={quoteattr(gateway_id)} track={quoteattr(track.track_id)} "
-            f'status="{track.status}"/><remarks>{escape(remarks(track))}</remarks>'
-        ),
+        detail_xml=f"<__rampart gateway={quoteattr(gateway_id)}/><remarks>{escape(remarks(track))}</remarks>",
     )
 
 
