@@ -187,10 +187,10 @@ class ServerLink(Link):
         while not stop.is_set():
             pending = isinstance(sock, ssl.SSLSocket) and sock.pending()
             if pending or select.select([sock], [], [], TICK_S)[0]:
-                data = sock.recv(RECV_CHUNK)
-                if not data:
+                data = _read(sock)
+                if data == b"":
                     raise ConnectionResetError("closed by the server")
-                for item in splitter.feed(data):
+                for item in splitter.feed(data or b""):
                     if isinstance(item, cot.CotError):
                         gateway.deliver(Received(b"", self.name, str(item)))
                     else:
@@ -199,6 +199,19 @@ class ServerLink(Link):
                 sock.sendall(gateway.presence(self))
                 announced = time.monotonic()
             self.pump(gateway, sock.sendall)
+
+
+def _read(sock: socket.socket) -> bytes | None:
+    """What a readable socket holds, without blocking: b"" when the peer closed, None when a TLS
+    socket was readable for records that carry no data (TLS 1.3 session tickets)."""
+    timeout = sock.gettimeout()
+    sock.settimeout(0.0)
+    try:
+        return sock.recv(RECV_CHUNK)
+    except (ssl.SSLWantReadError, BlockingIOError):
+        return None
+    finally:
+        sock.settimeout(timeout)
 
 
 class MeshLink(Link):
@@ -393,9 +406,9 @@ def build_links(args: argparse.Namespace) -> list[Link]:
     def scheduler() -> cot.LinkScheduler:
         return cot.LinkScheduler(args.link_rate, args.min_interval)
 
+    tls = tls_context(args.tak_ca, args.tak_cert, args.tak_key)
     links: list[Link] = []
     if args.server:
-        tls = tls_context(args.tak_ca, args.tak_cert, args.tak_key)
         links.append(ServerLink(args.server, args.server_format, scheduler(), tls))
     if args.mesh:
         links.append(MeshLink(args.mesh, args.mesh_format, scheduler(), args.mesh_interface))

@@ -6,6 +6,7 @@ under the provisioned ACL the gateway may publish its own position source and no
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ from datetime import timedelta
 
 import pytest
 import takproto
+import trustme
 from lxml import etree
 
 from bus import codec, topics
@@ -21,8 +23,9 @@ from bus.replica import PictureReplica
 from bus.schema import DeadLetter, Disposition, PositionReport, SourceKind, Track, TrackStatus, TrackUpdate, utc_now
 from nodes import cot
 from nodes.broker import LocalMosquitto
+from nodes.cli import main
 from nodes.security import AuthSpec, Node, Role, provision
-from nodes.tak import Link, MeshLink, ServerLink, TakGateway
+from nodes.tak import Link, MeshLink, ServerLink, TakGateway, tls_context
 from tests.bus_helpers import Collector, client
 from tests.test_tak_cot import TAKV, track
 
@@ -33,7 +36,9 @@ class TakServerStub:
     """The TAK server's side of one TCP connection: collects the events the gateway sends (cut at
     `</event>` and parsed by lxml) and sends the gateway whatever a test writes."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls
+        self.peer_name: str | None = None
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.events: list[etree._Element] = []
@@ -44,6 +49,10 @@ class TakServerStub:
 
     def _serve(self) -> None:
         conn, _ = self.listener.accept()
+        if self.tls is not None:
+            conn = self.tls.wrap_socket(conn, server_side=True)
+            subject = dict(item[0] for item in conn.getpeercert()["subject"])
+            self.peer_name = subject.get("commonName")
         with self._changed:
             self._conn = conn
             self._changed.notify_all()
@@ -229,3 +238,75 @@ def test_under_the_acl_the_gateway_publishes_only_its_own_position_source(tmp_pa
             gateway.publish_raw(topics.observation("position", "ifv-7.nav"), codec.encode(forged))
             assert gateway.wait_acknowledged(5.0)
             assert gateway.figures.refused_by_broker == 1
+
+
+def test_tls_to_the_tak_server_uses_the_gateways_own_certificate(rampart_own_broker, tmp_path) -> None:
+    """A TAK server that requires a client certificate from its CA sees the gateway's, and the
+    picture flows over TLS."""
+    ca = trustme.CA()
+    server_cert = ca.issue_cert("127.0.0.1")
+    gateway_cert = ca.issue_cert("tak-gw.example", common_name=GATEWAY)
+    paths = {name: tmp_path / name for name in ("ca.pem", "gw.pem", "gw.key")}
+    ca.cert_pem.write_to_path(str(paths["ca.pem"]))
+    gateway_cert.cert_chain_pems[0].write_to_path(str(paths["gw.pem"]))
+    gateway_cert.private_key_pem.write_to_path(str(paths["gw.key"]))
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_cert.configure_cert(server_side)
+    ca.configure_trust(server_side)
+    server_side.verify_mode = ssl.CERT_REQUIRED
+    server = TakServerStub(server_side)
+    try:
+        tls = tls_context(str(paths["ca.pem"]), str(paths["gw.pem"]), str(paths["gw.key"]))
+        link = ServerLink(f"tls://127.0.0.1:{server.port}", "xml", cot.LinkScheduler(), tls)
+        url = rampart_own_broker.url
+        with client(url, "fusion", SourceKind.FUSION) as fusion, gateway_on(url, [link]):
+            publish_track(fusion, live(track("T-1")), 1)
+            assert server.wait_for(lambda events: "rampart.main.T-1" in {e.get("uid") for e in events})
+        assert server.peer_name == GATEWAY
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "rampart tak: give --server URL and/or --mesh [URL]"),
+        (["--server", "http://x:1"], "rampart tak: --server 'http://x:1': expected tcp://HOST:PORT or tls://HOST:PORT"),
+        (["--server", "tcp://x"], "rampart tak: --server 'tcp://x': expected tcp://HOST:PORT or tls://HOST:PORT"),
+        (
+            ["--server", "tls://x:8089"],
+            "rampart tak: --server 'tls://x:8089': TLS needs --tak-ca (and --tak-cert/--tak-key for the gateway's own)",
+        ),
+        (["--mesh", "tcp://239.2.3.1:6969"], "rampart tak: --mesh 'tcp://239.2.3.1:6969': expected udp://GROUP:PORT"),
+        (["--mesh", "--tak-cert", "a.pem"], "rampart tak: --tak-cert/--tak-key need --tak-ca (the TAK server's CA)"),
+        (["--mesh", "--tak-ca", "ca.pem", "--tak-cert", "a.pem"], "rampart tak: --tak-cert and --tak-key go together"),
+    ],
+)
+def test_bad_options_are_one_line_and_exit_2(argv: list[str], message: str, capsys) -> None:
+    assert main(["tak", *argv]) == 2
+    assert capsys.readouterr().err.strip() == message
+
+
+def test_an_unusable_tak_certificate_is_named_exit_3(tmp_path, capsys) -> None:
+    ca = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca))
+    missing = tmp_path / "gw.pem"
+    assert (
+        main(
+            [
+                "tak",
+                "--server",
+                "tls://127.0.0.1:8089",
+                "--tak-ca",
+                str(ca),
+                "--tak-cert",
+                str(missing),
+                "--tak-key",
+                str(missing),
+            ]
+        )
+        == 3
+    )
+    assert capsys.readouterr().err.strip() == (
+        f"rampart tak: TAK client certificate {missing} with key {missing}: [Errno 2] No such file or directory"
+    )
