@@ -15,6 +15,8 @@ from datetime import timedelta
 import pytest
 import takproto
 import trustme
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from lxml import etree
 
 from bus import codec, topics
@@ -51,8 +53,10 @@ class TakServerStub:
         conn, _ = self.listener.accept()
         if self.tls is not None:
             conn = self.tls.wrap_socket(conn, server_side=True)
-            subject = dict(item[0] for item in conn.getpeercert()["subject"])
-            self.peer_name = subject.get("commonName")
+            der = conn.getpeercert(binary_form=True)
+            assert der is not None
+            names = x509.load_der_x509_certificate(der).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+            self.peer_name = str(names[0].value)
         with self._changed:
             self._conn = conn
             self._changed.notify_all()
