@@ -47,7 +47,6 @@ UNKNOWN_ERROR_M = 9_999_999.0
 UID_ROOT = "rampart"
 MAX_EVENT_BYTES = 64 * 1024
 """Inbound events larger than this are refused (a PLI is a few hundred bytes)."""
-MESH_HEADER = b"\xbf\x01\xbf"
 STREAM_MAGIC = 0xBF
 
 AFFILIATION = {

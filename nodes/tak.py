@@ -58,9 +58,6 @@ class Received(bytes):
         return received
 
 
-Deliver = Callable[[Received], None]
-
-
 @dataclass
 class InboundFigures:
     pli: int = 0
