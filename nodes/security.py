@@ -69,7 +69,7 @@ ROLE_HELP = {
     Role.RECORDER: "reads everything",
     Role.REPLAYER: "writes recorded observations (of any source, or of its [sources]) and truth",
     Role.MONITOR: "reads everything and $SYS (rampart up's view, health checks)",
-    Role.GATEWAY: "reads the picture and node states",
+    Role.GATEWAY: "reads the picture and node states, writes the position reports of the clients it relays",
 }
 
 
@@ -149,7 +149,7 @@ def parse_auth(data: dict[str, object], where: str = "auth file") -> AuthSpec:
         if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
             raise AuthFileError(f"{where}: roles.{role_name}: must be a list of node ids")
         for node_id in members:
-            own = sources.get(node_id, [node_id] if role in (Role.ADAPTER, Role.VEHICLE) else [])
+            own = sources.get(node_id, [node_id] if role in (Role.ADAPTER, Role.VEHICLE, Role.GATEWAY) else [])
             if not isinstance(own, list) or not all(isinstance(s, str) for s in own):
                 raise AuthFileError(f"{where}: sources.{node_id}: must be a list of source ids")
             for value in (node_id, *own):
@@ -225,6 +225,9 @@ def acl_rules(node: Node) -> list[str]:
             rules = [f"topic read {topics.ALL}", "topic read $SYS/#"]
         case Role.GATEWAY:
             rules = [f"topic read {topics.PICTURE}", f"topic read {topics.ALL_NODE_STATES}"]
+            # A TAK gateway publishes its clients' PLIs as PositionReports under its own source id
+            # (platform ids `<id>.<TAK uid>`): one identity, one source, nobody else's.
+            rules += [f"topic write {topics.observation('position', source)}" for source in node.sources]
     if node.role in (Role.FUSION, Role.VEHICLE, Role.GATEWAY):
         # A node that decodes what it receives republishes what fails to decode, under the offending
         # source's id (bus/client.py `_reject`); nobody acts on dead letters.

@@ -94,6 +94,8 @@ def node_id(args: Any) -> str:
             return VehicleNavigation(args.id, BrokerConfig()).client.node_id
         case "sim":
             return truth_source(load_scenario(args.scenario)).id
+        case "tak":
+            return str(args.id)
     raise AssertionError(f"no node id known for `rampart {args.command}`")
 
 
@@ -130,7 +132,7 @@ def test_compose_runs_every_part_of_the_stack_from_one_image() -> None:
     services = compose()["services"]
     ours = our_services()
     commands = {parse(service["command"]).command for service in ours.values()}
-    assert commands == {"provision", "fusion", "sim", "vehicle"}
+    assert commands == {"provision", "fusion", "sim", "vehicle", "tak"}
     for name, service in ours.items():
         # Each service can start on its own (`docker compose up vehicle-1`), so each can build the
         # image; the same image name makes compose build it once for all of them.
@@ -175,7 +177,7 @@ def test_every_identity_a_service_uses_is_provisioned_with_its_role() -> None:
     """Each node, its health check and each adapter of the simulator connect as an identity of the
     auth file that provision reads; the roles are those the ACL must grant them."""
     auth = shipped_auth()
-    expected = {"fusion": Role.FUSION, "sim": Role.SIMULATOR, "vehicle": Role.VEHICLE}
+    expected = {"fusion": Role.FUSION, "sim": Role.SIMULATOR, "vehicle": Role.VEHICLE, "tak": Role.GATEWAY}
     for name, service in node_services().items():
         args = parse(service["command"])
         node = node_id(args)
