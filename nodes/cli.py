@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("nodes.evaluate", "the picture's accuracy against ground truth"),
     "record": ("nodes.recorder", "record bus traffic into a file"),
     "replay": ("nodes.replayer", "replay a recording onto the bus, or offline through the fusion core"),
+    "map": ("nodes.map", "the shared picture as a live map in the browser (a passive node)"),
     "provision": ("nodes.provision", "make a deployment's CA, broker certificate, ACL and node identities"),
 }
 EXIT_CONNECTION = 3
