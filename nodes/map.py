@@ -19,7 +19,6 @@ import mimetypes
 import queue
 import threading
 import time
-from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -29,7 +28,8 @@ from typing import Any
 from bus import topics
 from bus.client import BrokerConfig, BusClient, Delivery
 from bus.replica import PictureReplica
-from bus.schema import Envelope, NodeState, PictureSnapshot, SensorReading, SourceKind, Track, VideoMetadata
+from bus.schema import Envelope, SensorReading, SourceKind, Track, VideoMetadata
+from nodes.freshness import STALE_AFTER_S, PictureFreshness
 from nodes.options import add_broker_option, broker_from
 
 log = logging.getLogger(__name__)
@@ -38,8 +38,6 @@ FRAME_PERIOD_S = 0.25
 """How often the pages get a delta: changes within one period travel together."""
 CONTEXT_TTL_S = 10.0
 """A sensor or video footprint not heard of for this long leaves the map."""
-STALE_AFTER_S = 2.5
-"""Snapshots come once a second by default: two and a half seconds without one means trouble."""
 STATIC = Path(str(resources.files("nodes") / "map_static"))
 BUILD_HINT = "the map's page is not built: run `npm ci && npm run build` in web/ (pip install does it)"
 
@@ -94,19 +92,14 @@ class MapFeed:
     """What the pages show, kept from the bus; `frame()` turns it into JSON for the pages."""
 
     def __init__(self, client: BusClient, stale_after_s: float) -> None:
-        self.client = client
-        self.stale_after_s = stale_after_s
+        self.freshness = PictureFreshness(client, stale_after_s)
         self._lock = threading.Lock()
         self._changed: set[str] = set()
         self._dropped: set[str] = set()
         self._context: dict[str, tuple[float, dict[str, Any]]] = {}
-        self._fusions: dict[str, bool] = {}
-        self._snapshot_sent: datetime | None = None
         self.replica = PictureReplica(client, on_created=self._touch, on_updated=self._touch, on_dropped=self._drop)
-        client.subscribe(f"{topics.ROOT}/picture/snapshot/+", self._on_snapshot)
         client.subscribe(f"{topics.ROOT}/obs/video/+", self._on_observation, qos=0)
         client.subscribe(f"{topics.ROOT}/obs/sensor/+", self._on_observation, qos=0)
-        client.subscribe(topics.ALL_NODE_STATES, self._on_state)
 
     def _touch(self, track: Track) -> None:
         with self._lock:
@@ -117,19 +110,6 @@ class MapFeed:
         with self._lock:
             self._dropped.add(track_id)
             self._changed.discard(track_id)
-
-    def _on_snapshot(self, message: Envelope, delivery: Delivery) -> None:
-        assert isinstance(message, PictureSnapshot)
-        sent = message.sent_at or message.time
-        with self._lock:
-            if self._snapshot_sent is None or sent > self._snapshot_sent:
-                self._snapshot_sent = sent
-
-    def _on_state(self, message: Envelope, delivery: Delivery) -> None:
-        assert isinstance(message, NodeState)
-        if message.source.kind is SourceKind.FUSION:
-            with self._lock:
-                self._fusions[message.source.id] = message.online
 
     def _on_observation(self, message: Envelope, delivery: Delivery) -> None:
         item: dict[str, Any] | None = None
@@ -157,27 +137,13 @@ class MapFeed:
                 self._context[message.source.id] = (time.monotonic(), item)
 
     def status(self) -> dict[str, Any]:
-        with self._lock:
-            sent = self._snapshot_sent
-            fusions = dict(self._fusions)
-        age = None if sent is None else max(0.0, (datetime.now(UTC) - sent).total_seconds())
-        link = self.client.connected
-        fusion_online = any(fusions.values())
-        reasons = []
-        if not link:
-            reasons.append("broker link down")
-        if age is None:
-            reasons.append("no picture yet")
-        elif age > self.stale_after_s:
-            reasons.append(f"no snapshot for {age:.0f} s")
-        if fusions and not fusion_online:
-            reasons.append("fusion offline")
+        fresh = self.freshness.now()
         return {
-            "link": link,
-            "age_s": age,
-            "fusion_online": fusion_online,
-            "stale": bool(reasons),
-            "reasons": reasons,
+            "link": fresh.link,
+            "age_s": fresh.age_s,
+            "fusion_online": fresh.fusion_online,
+            "stale": fresh.stale,
+            "reasons": list(fresh.reasons),
             "picture_seq": self.replica.picture_seq,
         }
 
