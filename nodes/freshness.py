@@ -36,16 +36,18 @@ class Freshness:
 
 
 class PictureFreshness:
-    """Follows the snapshot pages and the fusion nodes' states on `client`."""
+    """Follows the snapshot pages on `client`, and the fusion nodes' states if `node_states` (a
+    vehicle's identity may read the picture only: its snapshots' age and its link then decide)."""
 
-    def __init__(self, client: BusClient, stale_after_s: float = STALE_AFTER_S) -> None:
+    def __init__(self, client: BusClient, stale_after_s: float = STALE_AFTER_S, node_states: bool = True) -> None:
         self.client = client
         self.stale_after_s = stale_after_s
         self._lock = threading.Lock()
         self._snapshot_sent: datetime | None = None
         self._fusions: dict[str, bool] = {}
         client.subscribe(f"{topics.ROOT}/picture/snapshot/+", self._on_snapshot)
-        client.subscribe(topics.ALL_NODE_STATES, self._on_state)
+        if node_states:
+            client.subscribe(topics.ALL_NODE_STATES, self._on_state)
 
     def _on_snapshot(self, message: Envelope, delivery: Delivery) -> None:
         assert isinstance(message, PictureSnapshot)

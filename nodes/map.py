@@ -42,6 +42,10 @@ STATIC = Path(str(resources.files("nodes") / "map_static"))
 BUILD_HINT = "the map's page is not built: run `npm ci && npm run build` in web/ (pip install does it)"
 
 
+def map_page_built() -> bool:
+    return (STATIC / "index.html").is_file()
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     add_broker_option(parser)
     parser.add_argument("--id", default="map", help="node id on the bus (default map)")
@@ -191,7 +195,7 @@ class MapServer:
         tiles: str = "",
         stale_after_s: float = STALE_AFTER_S,
     ) -> None:
-        if not (STATIC / "index.html").is_file():
+        if not map_page_built():
             raise FileNotFoundError(BUILD_HINT)
         self.client = BusClient(node_id, SourceKind.TOOL, broker, role="monitor")
         self.feed = MapFeed(self.client, stale_after_s)
