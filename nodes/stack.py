@@ -330,10 +330,11 @@ class Monitor:
         ]
         room = console.size.height - sum(len(line.wrap(console, console.size.width)) for line in lines) - 6
         nodes = Table(title="nodes on the bus (retained states)", title_justify="left")
-        nodes.add_column("node", no_wrap=True)
-        nodes.add_column("role", no_wrap=True)
-        nodes.add_column("state", no_wrap=True)
-        nodes.add_column("figures", no_wrap=True, overflow="ellipsis")
+        nodes.add_column("node", no_wrap=True, min_width=14)
+        nodes.add_column("role", no_wrap=True, min_width=10, max_width=10, overflow="ellipsis")
+        nodes.add_column("state", no_wrap=True, min_width=7)
+        room_for_figures = max(console.size.width - 14 - 10 - 7 - 13, 8)  # the rest of the line, less borders
+        nodes.add_column("figures", no_wrap=True, max_width=room_for_figures, overflow="ellipsis")
         states = sorted(self.states.items())
         shown = states if len(states) <= max(room, 1) else states[: max(room - 1, 0)]
         for node_id, state in shown:
