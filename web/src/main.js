@@ -156,9 +156,10 @@ function upsert(t) {
     }
     entry.trailPoints.push(position);
     if (entry.trailPoints.length > TRAIL_POINTS) entry.trailPoints.shift();
-    entry.ellipse.setLatLngs(ellipse(t)).setStyle({ color: colour });
-    entry.trail.setLatLngs(entry.trailPoints).setStyle({ color: colour });
-    entry.course.setLatLngs([position, ahead]).setStyle({ color: colour });
+    entry.ellipse.setLatLngs(ellipse(t));
+    entry.trail.setLatLngs(entry.trailPoints);
+    entry.course.setLatLngs([position, ahead]);
+    if (entry.data.identity !== t.identity) for (const path of [entry.ellipse, entry.trail, entry.course]) path.setStyle({ color: colour });
   }
   entry.data = t;
   place(entry);
@@ -221,7 +222,12 @@ function showDetails(t) {
 
 // --- sensors, drones and video footprints ---------------------------------------------------------
 
+let contextDrawn = "";
+
 function drawContext(items) {
+  const key = JSON.stringify(items);
+  if (key === contextDrawn) return;
+  contextDrawn = key;
   layers.context.clearLayers();
   for (const item of items) {
     if (item.footprint.length === 4) {
