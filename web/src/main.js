@@ -252,6 +252,7 @@ function showBanner() {
   const reasons = silent ? ["map server unreachable"] : s ? s.reasons : ["connecting"];
   const stale = silent || !s || s.stale;
   banner.className = stale ? "stale" : "ok";
+  document.body.classList.toggle("stale", stale); // a stale picture is drawn faded: not to be taken as live
   banner.dataset.stale = String(stale);
   banner.textContent = `${stale ? "STALE" : "LIVE"} · ${age} · link ${s && s.link && !silent ? "up" : "down"} · ${tracks.size} tracks (${confirmed} confirmed)${reasons.length ? ` · ${reasons.join(", ")}` : ""}`;
 }
