@@ -30,6 +30,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from rich.console import Console, Group
 from rich.live import Live
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -127,8 +128,14 @@ def run(args: argparse.Namespace) -> int:
     stack = Stack(children, logs, env)
     try:
         stack.start()
-        if args.duration:
-            stack.supervise_until(time.monotonic() + args.duration)
+        if args.duration:  # progress on stderr, shown only on a terminal, gone when done
+            columns = (TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn())
+            with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+                task = progress.add_task(f"rampart up: {scenario.name}", total=args.duration)
+                started = time.monotonic()
+                stack.supervise_until(
+                    started + args.duration, lambda: progress.update(task, completed=time.monotonic() - started)
+                )
         else:
             with Live(console=Console(), auto_refresh=False) as live:
                 stack.supervise_until(
@@ -354,7 +361,6 @@ class Monitor:
             f"({sum(t.status == 'confirmed' for t in tracks)} confirmed); "
             f"{self.counts['observations']} observations, {self.counts['track updates']} track updates",
             "processes: " + ", ".join(f"{c.name} {c.status}" for c in stack.children),
-            self.freshness.now().line(),
         ]
         if frames:
             report = evaluate(frames, EvalConfig())
