@@ -1,6 +1,16 @@
 # syntax=docker/dockerfile:1
 # One image for every Rampart service: `docker run IMAGE fusion`, `... vehicle --id ifv-7 --headless`.
 # The broker is not in it: use eclipse-mosquitto:2 (docker-compose.yml) or any MQTT 5 broker.
+# The map's page (`rampart map`): bundled from web/ with the npm registry's packages, pinned by
+# web/package-lock.json; only the built files go into the image.
+FROM node:20-slim AS web
+WORKDIR /build/web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web/build.mjs ./
+COPY web/src ./src
+RUN npm run build
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -28,6 +38,8 @@ COPY adapters ./adapters
 COPY simulators ./simulators
 COPY fusion ./fusion
 COPY nodes ./nodes
+COPY setup.py MANIFEST.in ./
+COPY --from=web /build/nodes/map_static ./nodes/map_static
 RUN pip install --no-deps . && rm -rf build ./*.egg-info
 
 # Configuration by environment: RAMPART_BROKER (mqtts://host:port, or mqtt:// on a development

@@ -25,6 +25,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "record": ("nodes.recorder", "record bus traffic into a file"),
     "replay": ("nodes.replayer", "replay a recording onto the bus, or offline through the fusion core"),
     "tak": ("nodes.tak", "a TAK gateway: the picture as CoT to TAK servers and the mesh, TAK clients' PLI in"),
+    "map": ("nodes.map", "the shared picture as a live map in the browser (a passive node)"),
+    "watch": ("nodes.watch", "the shared picture in the terminal, passively (publishes nothing)"),
+    "tail": ("nodes.tail", "print any bus message as JSON (dead letters with their reasons)"),
     "provision": ("nodes.provision", "make a deployment's CA, broker certificate, ACL and node identities"),
 }
 EXIT_CONNECTION = 3

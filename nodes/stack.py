@@ -30,6 +30,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from rich.console import Console, Group
 from rich.live import Live
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -38,15 +39,19 @@ from bus.client import BrokerConfig, BusClient, BusError, Delivery
 from bus.replica import PictureReplica
 from bus.schema import Envelope, GroundTruth, NodeState, SourceKind, Track
 from fusion.eval import EvalConfig, evaluate
-from nodes.broker import INSTALL_HINT, BrokerUnavailable, LocalMosquitto
+from nodes.broker import INSTALL_HINT, BrokerUnavailable, LocalMosquitto, free_port
+from nodes.freshness import PictureFreshness
+from nodes.map import BUILD_HINT, map_page_built
 from nodes.options import add_broker_option, add_config_option, fusion_config
 from nodes.security import Node, Role, provision, stack_auth
+from nodes.views import freshness_line
 from simulators import Scenario, ScenarioError, load_scenario
 
 log = logging.getLogger(__name__)
 
 RESTART_LIMIT = 3
 MONITOR_ID = "up-monitor"
+MAP_ID = "map"
 INSECURE_WARNING = (
     "INSECURE DEVELOPMENT MODE (--insecure-dev): plain MQTT, no TLS, anonymous clients may read and write "
     "every topic, forge tracks and node states, and take over sessions. Never use it outside a laptop."
@@ -60,6 +65,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, help="run headless this many seconds, then print a summary")
     parser.add_argument("--speed", type=float, default=1.0, help="scenario speed, times real time (default 1)")
     add_config_option(parser)
+    parser.add_argument("--map-port", type=int, help="port of the live map (`rampart map`; default: a free one)")
     parser.add_argument(
         "--insecure-dev",
         action="store_true",
@@ -108,15 +114,34 @@ def run(args: argparse.Namespace) -> int:
         if local:
             local.close()
         return 3
-    stack = Stack(_children(args, url, scenario.origin.lat, scenario.origin.lon), logs, env)
+    children = _children(args, url, scenario.origin.lat, scenario.origin.lon)
+    map_url = None
+    if map_page_built():
+        map_port = args.map_port or free_port()
+        map_url = f"http://127.0.0.1:{map_port}/"
+        children.append(
+            Child("map", [sys.executable, "-m", "nodes.cli", "map", "--broker", url, "--port", str(map_port)])
+        )
+        print(f"rampart up: the live map: {map_url}", flush=True)
+    else:
+        print(f"rampart up: no live map ({BUILD_HINT})", file=sys.stderr)
+    stack = Stack(children, logs, env)
     interrupted = False
     try:
         stack.start()
-        if args.duration:
-            stack.supervise_until(time.monotonic() + args.duration)
+        if args.duration:  # progress on stderr, shown only on a terminal, gone when done
+            columns = (TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn())
+            with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+                task = progress.add_task(f"rampart up: {scenario.name}", total=args.duration)
+                started = time.monotonic()
+                stack.supervise_until(
+                    started + args.duration, lambda: progress.update(task, completed=time.monotonic() - started)
+                )
         else:
             with Live(console=Console(), auto_refresh=False) as live:
-                stack.supervise_until(None, lambda: live.update(monitor.view(stack, url), refresh=True))
+                stack.supervise_until(
+                    None, lambda: live.update(monitor.view(stack, url, map_url, live.console), refresh=True)
+                )
     except KeyboardInterrupt:
         interrupted = True  # stopped on request (Ctrl-C, SIGTERM): an empty picture is no failure
     finally:
@@ -135,8 +160,8 @@ def run(args: argparse.Namespace) -> int:
 def secure_broker(scenario: Scenario, vehicles: int, directory: Path) -> tuple[LocalMosquitto, dict[str, str]]:
     """A local Mosquitto with TLS, one client certificate per node of the stack and the generated ACL;
     and the environment the children connect with."""
-    monitor = Node(MONITOR_ID, Role.MONITOR, ())
-    spec = stack_auth(scenario, [f"vehicle-{index}" for index in range(1, vehicles + 1)], extra=[monitor])
+    monitors = [Node(MONITOR_ID, Role.MONITOR, ()), Node(MAP_ID, Role.MONITOR, ())]
+    spec = stack_auth(scenario, [f"vehicle-{index}" for index in range(1, vehicles + 1)], extra=monitors)
     deployment = provision(spec, directory)
     return LocalMosquitto(overrides=deployment.broker_settings()).start(), deployment.client_env()
 
@@ -262,6 +287,7 @@ class Monitor:
         self._lock = threading.Lock()
         self.client = BusClient(MONITOR_ID, SourceKind.TOOL, self.broker, role="monitor")
         self.replica = PictureReplica(self.client)
+        self.freshness = PictureFreshness(self.client)
         self.client.subscribe(topics.ALL_NODE_STATES, self._on_state)
         self.client.subscribe(topics.truth(self.scenario), self._on_truth)
         self.client.subscribe_raw(topics.ALL_OBSERVATIONS, self._count("observations"), qos=0)
@@ -289,33 +315,43 @@ class Monitor:
     def stop(self) -> None:
         self.client.stop()
 
-    def view(self, stack: Stack, url: str) -> Group:
+    def view(self, stack: Stack, url: str, map_url: str | None, console: Console) -> Group:
+        """The picture's freshness, summary and rates first, so that a small terminal (80x24) keeps
+        them; then the processes on one line and the nodes, as many as fit."""
         elapsed = max(time.monotonic() - self._started, 1e-9)
         tracks = list(self.replica.tracks().values())
         by_identity: dict[str, int] = {}
         for track in tracks:
             by_identity[track.disposition] = by_identity.get(track.disposition, 0) + 1
         picture = ", ".join(f"{count} {identity}" for identity, count in sorted(by_identity.items())) or "empty"
-        processes = Table(title=f"rampart up: {self.scenario} on {url}  ({elapsed:.0f} s, Ctrl-C stops)")
-        for column in ("process", "status", "restarts"):
-            processes.add_column(column)
-        for child in stack.children:
-            processes.add_row(child.name, child.status, str(child.restarts))
-        nodes = Table(title="nodes on the bus (retained states)")
-        for column in ("node", "role", "state", "figures"):
-            nodes.add_column(column)
-        for node_id, state in sorted(self.states.items()):
+        rates = "  ".join(f"{key}: {count / elapsed:.0f}/s" for key, count in self.counts.items())
+        confirmed = sum(t.status == "confirmed" for t in tracks)
+        processes = ", ".join(
+            child.name if child.status == "running" else f"{child.name} {child.status}" for child in stack.children
+        )
+        lines = [
+            Text(f"rampart up: {self.scenario} on {url}  ({elapsed:.0f} s, Ctrl-C stops)", style="bold"),
+            freshness_line(self.freshness.now()),
+            Text(f"picture: {len(tracks)} tracks ({confirmed} confirmed): {picture}"),
+            Text(f"rates: {rates}   picture seq {self.replica.picture_seq}"),
+            Text(f"map: {map_url or 'not built'}   processes: {processes}"),
+        ]
+        room = console.size.height - sum(len(line.wrap(console, console.size.width)) for line in lines) - 6
+        nodes = Table(title="nodes on the bus (retained states)", title_justify="left")
+        nodes.add_column("node", no_wrap=True, min_width=14)
+        nodes.add_column("role", no_wrap=True, min_width=10, max_width=10, overflow="ellipsis")
+        nodes.add_column("state", no_wrap=True, min_width=7)
+        room_for_figures = max(console.size.width - 14 - 10 - 7 - 13, 8)  # the rest of the line, less borders
+        nodes.add_column("figures", no_wrap=True, max_width=room_for_figures, overflow="ellipsis")
+        states = sorted(self.states.items())
+        shown = states if len(states) <= max(room, 1) else states[: max(room - 1, 0)]
+        for node_id, state in shown:
             figures = ", ".join(f"{key} {value:g}" for key, value in list(state.figures.items())[:4])
             online = Text("online", style="green") if state.online else Text("offline", style="red")
             nodes.add_row(node_id, state.role, online, figures)
-        rates = "  ".join(f"{key}: {count / elapsed:.0f}/s" for key, count in self.counts.items())
-        confirmed = sum(t.status == "confirmed" for t in tracks)
-        return Group(
-            processes,
-            nodes,
-            Text(f"picture: {len(tracks)} tracks ({confirmed} confirmed): {picture}"),
-            Text(f"rates: {rates}   picture seq {self.replica.picture_seq}"),
-        )
+        if len(shown) < len(states):
+            nodes.add_row(f"+{len(states) - len(shown)} more", "", "", "")
+        return Group(*lines, nodes)
 
     def summary(self, stack: Stack, logs: Path) -> str:
         tracks = list(self.replica.tracks().values())

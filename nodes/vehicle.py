@@ -14,7 +14,6 @@ import numpy as np
 import pymap3d
 from rich.console import Console, Group
 from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
 from adapters.base import Adapter
@@ -22,7 +21,9 @@ from bus.client import PERSISTENT_SESSION_S, BrokerConfig
 from bus.replica import PictureReplica
 from bus.schema import Environment, GeoPoint, PositionReport, Track
 from fusion.clock import PictureClock
+from nodes.freshness import PictureFreshness
 from nodes.options import add_broker_option, broker_from, east_north, lat_lon, positive, vehicle_id
+from nodes.views import Column, class_cell, freshness_line, identity_cell, status_cell, track_table
 
 
 @dataclass(frozen=True)
@@ -92,8 +93,10 @@ def run(args: argparse.Namespace) -> int:
 
     following = follow if args.clock == "picture" else None
     replica = PictureReplica(navigation.client, on_created=following, on_updated=following)
+    freshness = PictureFreshness(navigation.client, node_states=False)  # a vehicle reads the picture only
     deadline = started + args.duration if args.duration else None
-    live = None if args.headless else Live(console=Console(), auto_refresh=False)
+    console = Console()
+    live = None if args.headless else Live(console=console, auto_refresh=False)
     with navigation, live or contextlib.nullcontext():
         while deadline is None or time.monotonic() < deadline:
             elapsed = time.monotonic() - started
@@ -101,9 +104,9 @@ def run(args: argparse.Namespace) -> int:
             own = GeoPoint(lat=float(lat_now), lon=float(lon_now))
             navigation.submit(OwnFix(clock.now(), own, (ve, vn, 0.0)))
             if live is None:
-                print(summary(args.id, replica), file=sys.stderr, flush=True)
+                print(f"{summary(args.id, replica)}, {freshness.now().line()}", file=sys.stderr, flush=True)
             else:
-                live.update(view(args.id, own, replica), refresh=True)
+                live.update(view(args.id, own, replica, freshness, console), refresh=True)
             time.sleep(1.0 / args.report_rate)
     return 0
 
@@ -129,25 +132,25 @@ def ranges_and_bearings(own: GeoPoint, tracks: list[Track]) -> tuple[np.ndarray,
     return np.asarray(slant) * np.cos(np.radians(elevation)), np.asarray(azimuth) % 360.0
 
 
-def view(vehicle_id: str, own: GeoPoint, replica: PictureReplica) -> Group:
+def view(
+    vehicle_id: str, own: GeoPoint, replica: PictureReplica, freshness: PictureFreshness, console: Console
+) -> Group:
+    """The tracks by distance; columns dropped by priority to fit the terminal, STALE when it is."""
     tracks = list(replica.tracks().values())
     ranges, bearings = ranges_and_bearings(own, tracks)
-    table = Table(title=f"Shared picture at {vehicle_id} ({own.lat:.5f}, {own.lon:.5f})", expand=False)
-    for column in ("track", "status", "identity", "class", "range m", "bearing", "speed m/s", "sources"):
-        table.add_column(column, justify="right" if column in ("range m", "bearing", "speed m/s") else "left")
-    colours = {"hostile": "red", "suspect": "red", "friendly": "cyan", "assumed_friend": "cyan", "neutral": "green"}
-    for index in np.argsort(ranges, kind="stable"):
-        track = tracks[index]
-        speed = float(np.hypot(*track.velocity_enu_mps[:2]))
-        label = f"{track.classification} {track.classification_confidence:.0%}" if track.classification else "-"
-        table.add_row(
-            track.track_id,
-            track.status,
-            Text(track.disposition, style=colours.get(track.disposition, "yellow")),
-            label,
-            f"{ranges[index]:.0f}",
-            f"{bearings[index]:05.1f}",
-            f"{speed:.1f}",
-            str(len(track.sources)),
-        )
-    return Group(table, Text(summary(vehicle_id, replica)))
+    order = np.argsort(ranges, kind="stable")
+    by_range = [tracks[int(index)] for index in order]
+    columns = [
+        Column("track", 9, 0, lambda i, t: t.track_id),
+        Column("status", 9, 0, lambda i, t: status_cell(t)),
+        Column("range m", 7, 0, lambda i, t: f"{ranges[order[i]]:.0f}", right=True),
+        Column("bearing", 7, 1, lambda i, t: f"{bearings[order[i]]:05.1f}", right=True),
+        Column("identity", 14, 1, lambda i, t: identity_cell(t)),
+        Column("class", 12, 2, lambda i, t: class_cell(t)),
+        Column("speed m/s", 9, 3, lambda i, t: f"{float(np.hypot(*t.velocity_enu_mps[:2])):.1f}", right=True),
+        Column("sources", 7, 4, lambda i, t: str(len(t.sources)), right=True),
+    ]
+    fresh = freshness.now()
+    title = f"Shared picture at {vehicle_id} ({own.lat:.5f}, {own.lon:.5f})"
+    table = track_table(title, by_range, columns, console.size.width, console.size.height - 8, fresh.stale)
+    return Group(freshness_line(fresh), table, Text(summary(vehicle_id, replica)))

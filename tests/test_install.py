@@ -34,6 +34,8 @@ def test_the_wheel_installed_outside_the_repository_runs_the_stack(tmp_path: Pat
     (wheel,) = dist.glob("rampart-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"nodes/mosquitto.conf", "simulators/scenarios/smoke.toml", "bus/py.typed"} <= names
+    # The map's page, built by setup.py with npm, Natural Earth's coastlines included.
+    assert {"nodes/map_static/index.html", "nodes/map_static/main.js", "nodes/map_static/countries-50m.json"} <= names
     assert not any(name.startswith(("tests/", "docs/", "bench/", "scripts/")) for name in names)
 
     venv = tmp_path / "venv"
@@ -69,4 +71,5 @@ def test_the_wheel_installed_outside_the_repository_runs_the_stack(tmp_path: Pat
     )
     assert up.returncode == 0, up.stdout + up.stderr
     assert "rampart up: smoke:" in up.stdout
+    assert "rampart up: the live map: http://127.0.0.1:" in up.stdout
     assert "accuracy over" in up.stdout
