@@ -88,14 +88,12 @@ def parse(argv: list[str]) -> Any:
 def node_id(args: Any) -> str:
     """The node id a service's command publishes its retained state under."""
     match args.command:
-        case "fusion":
+        case "fusion" | "tak" | "map":
             return str(args.id)
         case "vehicle":
             return VehicleNavigation(args.id, BrokerConfig()).client.node_id
         case "sim":
             return truth_source(load_scenario(args.scenario)).id
-        case "tak":
-            return str(args.id)
     raise AssertionError(f"no node id known for `rampart {args.command}`")
 
 
@@ -177,7 +175,13 @@ def test_every_identity_a_service_uses_is_provisioned_with_its_role() -> None:
     """Each node, its health check and each adapter of the simulator connect as an identity of the
     auth file that provision reads; the roles are those the ACL must grant them."""
     auth = shipped_auth()
-    expected = {"fusion": Role.FUSION, "sim": Role.SIMULATOR, "vehicle": Role.VEHICLE, "tak": Role.GATEWAY}
+    expected = {
+        "fusion": Role.FUSION,
+        "sim": Role.SIMULATOR,
+        "vehicle": Role.VEHICLE,
+        "tak": Role.GATEWAY,
+        "map": Role.MONITOR,
+    }
     for name, service in node_services().items():
         args = parse(service["command"])
         node = node_id(args)
