@@ -28,8 +28,16 @@ from scipy.stats import chi2
 
 from bus.schema import GeoPoint, validation_failure
 
-_POSITIVE = ("tick_s", "dedup_capacity", "confirm_m", "disposition_confirm_k", "max_claimed_sigma_m", "takeover_fixes")
-_NON_NEGATIVE = ("reorder_window_s", "max_future_s", "coast_after_s")
+_POSITIVE = (
+    "tick_s",
+    "checkpoint_s",
+    "dedup_capacity",
+    "confirm_m",
+    "disposition_confirm_k",
+    "max_claimed_sigma_m",
+    "takeover_fixes",
+)
+_NON_NEGATIVE = ("horizon_s", "max_future_s", "coast_after_s")
 
 
 @dataclass(frozen=True)
@@ -39,11 +47,14 @@ class FusionConfig:
     origin: GeoPoint | None = None
     """Origin of the local ENU frame; None takes the first applied observation's position."""
     tick_s: float = 0.05
-    """Seconds between two steps of the picture (release from the reorder window, track management,
-    publishing), live and offline alike, so both make the same picture from the same data."""
-    reorder_window_s: float = 0.2
-    """Observations are held this long so that slightly out-of-order arrivals are applied in order.
-    It adds its length to every observation's latency (bench/README.md, fusion_broker.py)."""
+    """Seconds between two steps of the picture (publishing what was applied, coasting, staleness),
+    live and offline alike."""
+    horizon_s: float = 5.0
+    """An observation stamped up to this long before the receiver's clock is applied in its time
+    order, by reprocessing from the last checkpoint before it; an older one is late and refused."""
+    checkpoint_s: float = 0.5
+    """Observation time between two checkpoints of the track table, from which a late observation is
+    reprocessed: shorter reprocesses less per late arrival and copies the table more often."""
     max_future_s: float = 5.0
     """An observation stamped further than this after `now` is rejected (a broken clock)."""
     max_platform_speed_mps: float = 400.0

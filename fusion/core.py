@@ -1,12 +1,21 @@
 """The fusion core: observations in, a picture of tracks out. Pure: no I/O, no clock reads.
 
-Observations wait in the reorder window (see `intake`), then `advance(now)` applies them in time
-order — a scan is associated and filtered as a whole — and manages tracks at `now`. Schema `Track`
-models are only built when `tracks()` / `track()` ask for them.
+There is no reorder window. `ingest` converts an accepted observation once and files it in a log
+sorted by (time, source, msg_id); `advance(now)` applies whatever is not applied yet, in that order
+— a scan is associated and filtered as a whole — and shows the picture at `now`. An observation
+older than what is already applied (but inside the horizon) rewinds the state to the last
+checkpoint before it and the log is reprocessed from there, so the picture is a function of the set
+of observations, whatever their arrival order. Checkpoints are taken at fixed observation-time
+boundaries (`checkpoint_s`) and kept for `horizon_s` behind the receiver's clock.
+
+Track management that changes state (deletion) happens inside that ordered processing, at
+observation times; what depends on `now` (coasting, staleness) is decided when the picture is shown.
+Schema `Track` models are only built when `tracks()` / `track()` ask for them.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,7 +32,6 @@ from bus.schema import (
     SensorReading,
     SourceContribution,
     Track,
-    VideoMetadata,
 )
 from fusion import identity
 from fusion.association import assign, candidate_pairs
@@ -52,9 +60,17 @@ _PREFILTER_MARGIN = 1.25
 """Slack on the Euclidean pre-filter, which bounds a gate linearised around the prediction."""
 _EARTH_RADIUS_M = 6_371_000.0
 _TENTATIVE_COST = 1000.0
-"""Added to a tentative track's association cost: far above any gated d², so confirmed and coasting
-tracks take their detections first and tentative ones get what is left."""
+"""Added to a tentative track's association cost: far above any gated d², so confirmed tracks take
+their detections first and tentative ones get what is left."""
 _MIN_REPORT_SIGMA_M = 0.1
+_ORIGIN_GRID_DEG = 0.1
+"""Without a configured origin the frame is anchored at the first observation's position snapped to
+this grid (on the ground), so that which observation arrives first does not move the frame."""
+_BEFORE_ALL = -(2**62)
+"""Boundary of the checkpoint of the empty picture."""
+
+Key = tuple[int, str, str]
+"""Order of the log: observation time (µs), source id, msg_id."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +81,7 @@ class PictureChange:
     updated: tuple[str, ...] = ()
     dropped: tuple[str, ...] = ()
     applied: int = 0
-    """Observations applied in this advance."""
+    """Observations applied for the first time in this advance (reprocessed ones are not counted)."""
 
 
 @dataclass(frozen=True)
@@ -77,17 +93,44 @@ class FusionFigures:
     late: int
     future: int
     absurd: int
-    pending: int
+    rewinds: int
+    """Times a late arrival rewound the picture to a checkpoint."""
+    reprocessed: int
+    """Observations applied again after a rewind."""
     scans: int
     position_reports: int
     detections: int
     detections_unlocated: int
     tracks_created: int
+    """Tracks that appeared in the picture shown by `advance`."""
     tracks_dropped: int
+    """Tracks that left it."""
     tracks_live: int
     tracks_tentative: int
     tracks_confirmed: int
     tracks_coasting: int
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One accepted observation, converted once: a scan, or a position report with its takeover flag."""
+
+    scan: Scan | None
+    report: PositionReport | None
+    takeover: bool = False
+
+
+@dataclass
+class _State:
+    """Everything that applying observations changes: what a checkpoint holds."""
+
+    table: TrackTable
+    next_id: int
+    sensors: dict[str, int]
+    counts: dict[str, int]
+
+    def copy(self) -> _State:
+        return _State(self.table.copy(), self.next_id, dict(self.sensors), dict(self.counts))
 
 
 def platform_track_id(platform_id: str) -> str:
@@ -105,6 +148,11 @@ def _origin_of(obs: Observation) -> GeoPoint | None:
     return obs.sensor_position or obs.frame_center or (geos[0] if geos else None)
 
 
+def _snapped(p: GeoPoint) -> GeoPoint:
+    grid = _ORIGIN_GRID_DEG
+    return GeoPoint(lat=round(p.lat / grid) * grid, lon=round(p.lon / grid) * grid, hae_m=0.0)
+
+
 class FusionCore:
     """Multi-sensor, multi-target tracker over a local ENU frame; see the module docstring."""
 
@@ -112,56 +160,95 @@ class FusionCore:
         self.config = config or FusionConfig()
         self._intake = Intake(self.config)
         self._frame = LocalFrame(self.config.origin) if self.config.origin is not None else None
-        self._table = TrackTable()
-        self._row_of: dict[str, int] | None = None
-        self._sensors: dict[str, int] = {}
-        self._next_id = 1
+        self._state = _State(
+            TrackTable(),
+            1,
+            {},
+            dict.fromkeys(("scans", "position_reports", "detections", "detections_unlocated"), 0),
+        )
+        self._table = self._state.table
         self._gate = self.config.gate_threshold
         self._merge_gate = self.config.merge_threshold
+        self._checkpoint_us = round(self.config.checkpoint_s * 1e6)
+        self._keys: list[Key] = []
+        self._log: list[_Entry] = []
+        self._applied = 0
+        self._dirty_us: int | None = None
+        self._checkpoints: list[tuple[int, _State]] = [(_BEFORE_ALL, self._state.copy())]
+        self._new = 0
+        self._rewinds = 0
+        self._appeared = 0
+        self._left = 0
+        self._reprocessed = 0
         self._now_us: int | None = None
-        self._created: set[str] = set()
         self._updated: set[str] = set()
-        self._dropped: set[str] = set()
-        self._counts = dict.fromkeys(
-            ("scans", "position_reports", "detections", "detections_unlocated", "created", "dropped"), 0
-        )
+        self._shown: dict[str, int] = {}
+        self._shown_status: dict[str, int] = {}
 
     # --- the API -------------------------------------------------------------------------------
 
     def ingest(self, observation: Observation, now: datetime | None = None) -> Verdict:
-        """Judge an observation and hold it in the reorder window.
+        """Judge an observation and file it in the log; the next `advance` applies it in time order.
 
-        `now` (the receiver's clock) bounds how far in the future an observation may be stamped;
-        without it the last `advance` time is used, and before any advance nothing is too far ahead.
+        `now` (the receiver's clock) bounds how far in the future an observation may be stamped and
+        how far in the past (the horizon); without it the last `advance` time is used, and before any
+        advance neither bound applies.
         """
         now_us = to_us(now) if now is not None else self._now_us
-        return self._intake.admit(observation, now_us)
+        verdict = self._intake.admit(observation, now_us)
+        if not verdict.accepted:
+            return verdict
+        if self._frame is None:
+            origin = _origin_of(observation)
+            if origin is None:
+                return verdict
+            self._frame = LocalFrame(_snapped(origin))
+        key = (to_us(observation.time), observation.source.id, observation.msg_id)
+        entry = self._entry(observation)
+        pos = bisect.bisect_right(self._keys, key)
+        self._keys.insert(pos, key)
+        self._log.insert(pos, entry)
+        if pos < self._applied:
+            self._applied += 1
+            self._dirty_us = key[0] if self._dirty_us is None else min(self._dirty_us, key[0])
+        self._new += 1
+        return verdict
 
     def advance(self, now: datetime) -> PictureChange:
-        """Apply held observations stamped at or before `now - reorder_window`, then manage tracks at `now`."""
+        """Apply every observation not applied yet (rewinding first if one arrived late), show the picture at `now`."""
         now_us = to_us(now)
         self._now_us = now_us
-        self._created, self._updated, self._dropped = set(), set(), set()
-        released = self._intake.release(now_us - round(self.config.reorder_window_s * 1e6))
-        for obs in released:
-            self._apply(obs)
-        self._manage(now_us)
+        if self._dirty_us is not None:
+            self._rewind(self._dirty_us)
+            self._dirty_us = None
+        self._catch_up()
+        self._forget()
+        applied, self._new = self._new, 0
+        before, before_status = self._shown, self._shown_status
+        self._show(now_us)
+        shown = self._shown
+        changed = {tid for tid, status in self._shown_status.items() if before_status.get(tid, status) != status}
+        touched = (self._updated | changed) & shown.keys()
+        self._updated = set()
+        created, dropped = shown.keys() - before.keys(), before.keys() - shown.keys()
+        self._appeared += len(created)
+        self._left += len(dropped)
         return PictureChange(
-            created=tuple(sorted(self._created - self._dropped)),
-            updated=tuple(sorted(self._updated - self._created - self._dropped)),
-            dropped=tuple(sorted(self._dropped - self._created)),
-            applied=len(released),
+            created=tuple(sorted(created)),
+            updated=tuple(sorted(touched & before.keys())),
+            dropped=tuple(sorted(dropped)),
+            applied=applied,
         )
 
     def tracks(self, ids: Iterable[str] | None = None) -> list[Track]:
-        """The current picture (or the named tracks that exist), sorted by track id.
+        """The picture shown by the last `advance` (or the named tracks in it), sorted by track id.
 
         Each track's state is as of its last update (`updated`). Building models costs far more than
         fusing, so a shell publishing changes passes `change.created + change.updated`.
         """
-        rows = self._rows()
+        rows = self._shown
         wanted = sorted(rows) if ids is None else sorted({i for i in ids if i in rows})
-        return self._build(np.array([rows[i] for i in wanted], dtype=np.intp))
+        return self._build(wanted)
 
     def track(self, track_id: str) -> Track | None:
         """One track of the picture, or None if there is no such track."""
@@ -170,51 +257,108 @@ class FusionCore:
 
     @property
     def figures(self) -> FusionFigures:
-        status = self._table.status
-        c, v = self._counts, self._intake.counts
+        c, v = self._state.counts, self._intake.counts
+        shown = list(self._shown_status.values())
         return FusionFigures(
             accepted=v[VerdictKind.ACCEPTED],
             duplicates=v[VerdictKind.DUPLICATE],
             late=v[VerdictKind.LATE],
             future=v[VerdictKind.FUTURE],
             absurd=v[VerdictKind.ABSURD],
-            pending=self._intake.pending,
+            rewinds=self._rewinds,
+            reprocessed=self._reprocessed,
             scans=c["scans"],
             position_reports=c["position_reports"],
             detections=c["detections"],
             detections_unlocated=c["detections_unlocated"],
-            tracks_created=c["created"],
-            tracks_dropped=c["dropped"],
-            tracks_live=len(self._table),
-            tracks_tentative=int(np.count_nonzero(status == TENTATIVE)),
-            tracks_confirmed=int(np.count_nonzero(status == CONFIRMED)),
-            tracks_coasting=int(np.count_nonzero(status == COASTING)),
+            tracks_created=self._appeared,
+            tracks_dropped=self._left,
+            tracks_live=len(shown),
+            tracks_tentative=shown.count(TENTATIVE),
+            tracks_confirmed=shown.count(CONFIRMED),
+            tracks_coasting=shown.count(COASTING),
         )
+
+    # --- time: the log, checkpoints and rewinds ---------------------------------------------------
+
+    def _entry(self, obs: Observation) -> _Entry:
+        assert self._frame is not None
+        floor = self.config.class_likelihood_floor
+        if isinstance(obs, PositionReport):
+            return _Entry(None, obs, self._intake.took_over(obs))
+        if isinstance(obs, SensorReading):
+            return _Entry(from_sensor(obs, self._frame, floor), None)
+        return _Entry(from_video(obs, self._frame, floor), None)
+
+    def _catch_up(self) -> None:
+        """Apply the log from the first unapplied entry, checkpointing at each boundary crossed."""
+        step = self._checkpoint_us
+        last = self._checkpoints[-1][0]
+        for i in range(self._applied, len(self._log)):
+            time_us = self._keys[i][0]
+            boundary = time_us // step * step
+            if boundary > last:
+                self._checkpoints.append((boundary, self._state.copy()))
+                last = boundary
+            entry = self._log[i]
+            if entry.report is not None:
+                self._apply_report(entry.report, entry.takeover)
+            else:
+                assert entry.scan is not None
+                self._apply_scan(entry.scan)
+            self._expire(time_us)
+        self._applied = len(self._log)
+
+    def _rewind(self, time_us: int) -> None:
+        """Back to the last checkpoint at or before `time_us`; the log after it is to be applied again."""
+        k = bisect.bisect_right([b for b, _ in self._checkpoints], time_us) - 1
+        assert k >= 0, "the intake refuses what no checkpoint covers"
+        boundary, state = self._checkpoints[k]
+        t = self._table
+        # Tracks changed since the checkpoint may end differently, or not be touched again: republish them.
+        since = np.flatnonzero(t.changed_us >= boundary)
+        self._updated.update(t.ids[i] for i in since.tolist())
+        del self._checkpoints[k + 1 :]
+        self._state = state.copy()
+        self._table = self._state.table
+        start = bisect.bisect_left(self._keys, (boundary, "", ""))
+        self._reprocessed += self._applied - start - 1
+        self._applied = start
+        self._rewinds += 1
+
+    def _forget(self) -> None:
+        """Drop checkpoints and log entries no late observation can reach any more (behind the floor)."""
+        floor = self._intake.floor_us
+        if floor is None:
+            return
+        cps = self._checkpoints
+        k = bisect.bisect_right([b for b, _ in cps], floor) - 1
+        if k > 0:
+            del cps[:k]
+            cut = bisect.bisect_left(self._keys, (cps[0][0], "", ""))
+            del self._keys[:cut], self._log[:cut]
+            self._applied -= cut
+
+    def _show(self, now_us: int) -> None:
+        """The picture at `now_us`: tracks not stale, coasting once not updated for `coast_after_s`."""
+        t, cfg = self._table, self.config
+        age = np.maximum(now_us - t.time_us, 0) / 1e6
+        visible = ~self._expired(age)
+        status = np.where((t.status == CONFIRMED) & (age > cfg.coast_after_s), COASTING, t.status)
+        rows = np.flatnonzero(visible).tolist()
+        self._shown = {t.ids[i]: i for i in rows}
+        self._shown_status = {t.ids[i]: int(status[i]) for i in rows}
 
     # --- applying observations -------------------------------------------------------------------
 
-    def _apply(self, obs: Observation) -> None:
-        if self._frame is None:
-            origin = _origin_of(obs)
-            if origin is None:
-                return
-            self._frame = LocalFrame(origin)
-        floor = self.config.class_likelihood_floor
-        if isinstance(obs, PositionReport):
-            self._apply_report(obs)
-        elif isinstance(obs, SensorReading):
-            self._apply_scan(from_sensor(obs, self._frame, floor))
-        elif isinstance(obs, VideoMetadata):
-            scan, unlocated = from_video(obs, self._frame, floor)
-            self._counts["detections_unlocated"] += unlocated
-            self._apply_scan(scan)
-
     def _apply_scan(self, scan: Scan) -> None:
         """Associate one scan's detections to tracks (gate + GNN), update, and start tracks from the rest."""
-        self._counts["scans"] += 1
-        self._counts["detections"] += scan.size
+        counts, sensors = self._state.counts, self._state.sensors
+        counts["scans"] += 1
+        counts["detections"] += scan.size
+        counts["detections_unlocated"] += scan.unlocated
         t, cfg = self._table, self.config
-        sensor = self._sensors.setdefault(scan.source_id, len(self._sensors))
+        sensor = sensors.setdefault(scan.source_id, len(sensors))
         dt = np.maximum(scan.time_us - t.time_us, 0) / 1e6
         q = self._noise_density(np.arange(len(t)))
         reach = _PREFILTER_MARGIN * np.sqrt(self._gate * position_variance_trace(t.p, dt, q))
@@ -240,9 +384,7 @@ class FusionCore:
         t.x[got_t], t.p[got_t] = update(xp[inv[pair]], pp[inv[pair]], y[pair], h[pair], r[pair])
         t.time_us[got_t] = scan.time_us
         t.hits[got_t] += 1
-        t.status[got_t] = np.where(
-            (t.status[got_t] == COASTING) | (t.hits[got_t] >= cfg.confirm_m), CONFIRMED, t.status[got_t]
-        )
+        t.status[got_t] = np.where(t.hits[got_t] >= cfg.confirm_m, CONFIRMED, t.status[got_t])
         self._identify(got_t, got_d, scan)
         for row in got_t.tolist():
             t.touch(row, scan.source_id, scan.kind, scan.time_us)
@@ -292,15 +434,15 @@ class FusionCore:
         new.first_us[:] = scan.time_us
         new.hits[:] = 1
         new.origin_sensor[:] = sensor
-        new.ids = [f"T{n:06d}" for n in range(self._next_id, self._next_id + dets.size)]
+        new.changed_us[:] = scan.time_us
+        state = self._state
+        new.ids = [f"T{n:06d}" for n in range(state.next_id, state.next_id + dets.size)]
         new.sources = [{scan.source_id: (scan.kind, scan.time_us)} for _ in range(dets.size)]
-        self._next_id += dets.size
+        state.next_id += dets.size
         first = len(self._table)
         self._table.extend(new)
-        self._row_of = None
         self._identify(np.arange(first, first + dets.size), dets, scan)
-        self._created.update(new.ids)
-        self._counts["created"] += dets.size
+        self._updated.update(new.ids)
 
     def _identify(self, rows: Rows, dets: Rows, scan: Scan) -> None:
         """Fold the detections' class and disposition evidence into their tracks, then re-infer environment."""
@@ -331,10 +473,10 @@ class FusionCore:
             height, np.sqrt(t.p[rows, 2, 2]), t.log_class[rows], t.has_class[rows], cfg.air_height_m
         )
 
-    def _apply_report(self, report: PositionReport) -> None:
+    def _apply_report(self, report: PositionReport, taken_over: bool) -> None:
         """A platform's own position (and velocity) updates the track it owns, created on first sight."""
         assert self._frame is not None
-        self._counts["position_reports"] += 1
+        self._state.counts["position_reports"] += 1
         cfg, t = self.config, self._table
         tid = platform_track_id(report.platform_id)
         time_us = to_us(report.time)
@@ -351,8 +493,7 @@ class FusionCore:
         if report.velocity_enu_mps is not None:
             z[3:] = rot @ np.asarray(report.velocity_enu_mps, dtype=float)
         r[3:, 3:] = np.eye(3) * speed_sigma**2
-        row = self._rows().get(tid)
-        taken_over = self._intake.took_over(report)
+        row = self._platform_row(tid)
         if row is not None and taken_over:
             t.x[row], t.p[row] = z, r  # a new owner: restart from its fix rather than filter towards it
             t.time_us[row] = time_us
@@ -369,9 +510,7 @@ class FusionCore:
             new.ids, new.platform_ids = [tid], [report.platform_id]
             row = len(t)
             t.extend(new)
-            self._row_of = None
-            self._created.add(tid)
-            self._counts["created"] += 1
+            self._updated.add(tid)
         else:
             one = np.array([row])
             dt = np.maximum(time_us - t.time_us[one], 0) / 1e6
@@ -425,37 +564,29 @@ class FusionCore:
 
     # --- track management and output -------------------------------------------------------------
 
-    def _manage(self, now_us: int) -> None:
-        """Coast tracks without recent updates; drop stale ones and ones whose position is no longer known."""
+    def _expired(self, age: Array) -> NDArray[np.bool_]:
+        """Tracks stale after `age` seconds without an update, or whose position is no longer known."""
         t, cfg = self._table, self.config
-        if not len(t):
-            return
-        age = np.maximum(now_us - t.time_us, 0) / 1e6
         stale = age > np.where(t.platform, cfg.platform_delete_after_s, cfg.delete_after_s)
         q = self._noise_density(np.arange(len(t)))
         p = t.p
         horiz = [p[:, i, i] + 2 * age * p[:, i, i + 3] + age**2 * p[:, i + 3, i + 3] + q * age**3 / 3 for i in (0, 1)]
-        lost = np.maximum(*horiz) > cfg.max_position_sigma_m**2
-        drop = stale | lost
-        coast = (t.status == CONFIRMED) & (age > cfg.coast_after_s) & ~drop
-        t.status[coast] = COASTING
-        self._updated.update(t.ids[i] for i in np.flatnonzero(coast).tolist())
-        self._drop(drop)
+        lost: NDArray[np.bool_] = np.maximum(*horiz) > self.config.max_position_sigma_m**2
+        return stale | lost
+
+    def _expire(self, time_us: int) -> None:
+        """Drop, once an observation at `time_us` is applied, the tracks expired by then."""
+        if len(self._table):
+            self._drop(self._expired(np.maximum(time_us - self._table.time_us, 0) / 1e6))
 
     def _drop(self, mask: NDArray[np.bool_]) -> None:
-        if not mask.any():
-            return
-        t = self._table
-        gone = [t.ids[i] for i in np.flatnonzero(mask).tolist()]
-        self._dropped.update(gone)
-        self._counts["dropped"] += len(gone)
-        t.keep(~mask)
-        self._row_of = None
+        if mask.any():
+            self._table.keep(~mask)
 
-    def _rows(self) -> dict[str, int]:
-        if self._row_of is None:
-            self._row_of = {tid: i for i, tid in enumerate(self._table.ids)}
-        return self._row_of
+    def _platform_row(self, track_id: str) -> int | None:
+        t = self._table
+        found = [row for row in np.flatnonzero(t.platform).tolist() if t.ids[row] == track_id]
+        return found[0] if found else None
 
     def _noise_density(self, rows: Rows) -> Array:
         """Process-noise density per track: air tracks manoeuvre harder than land ones."""
@@ -463,11 +594,12 @@ class FusionCore:
         air = self._table.environment[rows] == identity.AIR
         return np.where(air, cfg.air_accel_sigma_mps2, cfg.accel_sigma_mps2) ** 2
 
-    def _build(self, rows: Rows) -> list[Track]:
-        """Schema Tracks for the given rows; velocities and covariances go back into each track's local ENU."""
-        if rows.size == 0 or self._frame is None:
+    def _build(self, ids: list[str]) -> list[Track]:
+        """Schema Tracks of shown tracks; velocities and covariances go back into each track's local ENU."""
+        if not ids or self._frame is None:
             return []
         t, cfg = self._table, self.config
+        rows = np.array([self._shown[i] for i in ids], dtype=np.intp)
         lat, lon, hae = self._frame.to_geodetic(t.x[rows, :3])
         rot = self._frame.from_local(lat, lon)
         rot_t = np.swapaxes(rot, 1, 2)
@@ -489,7 +621,7 @@ class FusionCore:
             out.append(
                 Track(
                     track_id=t.ids[row],
-                    status=STATUSES[t.status[row]],
+                    status=STATUSES[self._shown_status[t.ids[row]]],
                     position=GeoPoint(lat=float(lat[k]), lon=float(lon[k]), hae_m=float(hae[k])),
                     velocity_enu_mps=tuple(vel[k].tolist()),
                     position_cov_enu_m2=tuple(map(tuple, pos_cov[k].tolist())),

@@ -48,6 +48,8 @@ class Scan:
     """Per-row class log likelihoods (M, C); rows without class evidence are all zero."""
     has_class: NDArray[np.bool_]
     disposition: NDArray[np.int8]
+    unlocated: int = 0
+    """Detections of the message that could not be placed (video detections without geolocation)."""
 
     @property
     def size(self) -> int:
@@ -119,8 +121,8 @@ def from_sensor(reading: SensorReading, frame: LocalFrame, floor: float) -> Scan
     )
 
 
-def from_video(meta: VideoMetadata, frame: LocalFrame, floor: float) -> tuple[Scan, int]:
-    """A video frame's geolocated detections as a Scan, and how many detections had no geolocation."""
+def from_video(meta: VideoMetadata, frame: LocalFrame, floor: float) -> Scan:
+    """A video frame's geolocated detections as a Scan, counting those without geolocation."""
     dets = [d for d in meta.detections if d.geo is not None]
     m = len(dets)
     z = np.zeros((m, 3))
@@ -129,7 +131,7 @@ def from_video(meta: VideoMetadata, frame: LocalFrame, floor: float) -> tuple[Sc
         z, r = _geo_arrays(frame, [d.geo for d in dets if d.geo is not None])
     like, has = class_log_likelihoods([d.class_probabilities for d in dets], floor)
     disposition = np.array([_DISPOSITION_CODE[d.disposition] for d in dets], dtype=np.int8)
-    scan = Scan(
+    return Scan(
         source_id=meta.source.id,
         kind=meta.source.kind,
         time_us=to_us(meta.time),
@@ -143,5 +145,5 @@ def from_video(meta: VideoMetadata, frame: LocalFrame, floor: float) -> tuple[Sc
         class_log_like=like,
         has_class=has,
         disposition=disposition,
+        unlocated=len(meta.detections) - m,
     )
-    return scan, len(meta.detections) - m

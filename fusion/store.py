@@ -45,6 +45,8 @@ class TrackTable:
     time_us: NDArray[np.int64] = field(default_factory=lambda: _i(0, np.int64))
     """Time of the state, which is also the time of the last update."""
     first_us: NDArray[np.int64] = field(default_factory=lambda: _i(0, np.int64))
+    changed_us: NDArray[np.int64] = field(default_factory=lambda: _i(0, np.int64))
+    """Time of the last observation that changed the track in any way (state, sources, identity)."""
     status: NDArray[np.int8] = field(default_factory=lambda: _i(0, np.int8))
     hits: NDArray[np.int32] = field(default_factory=lambda: _i(0, np.int32))
     misses: NDArray[np.int32] = field(default_factory=lambda: _i(0, np.int32))
@@ -69,6 +71,7 @@ class TrackTable:
             p=_f(n, DIM, DIM),
             time_us=_i(n, np.int64),
             first_us=_i(n, np.int64),
+            changed_us=_i(n, np.int64),
             status=_i(n, np.int8, TENTATIVE),
             hits=_i(n, np.int32),
             misses=_i(n, np.int32),
@@ -94,6 +97,15 @@ class TrackTable:
             mine, theirs = getattr(self, f.name), getattr(other, f.name)
             setattr(self, f.name, mine + theirs if isinstance(mine, list) else np.concatenate([mine, theirs]))
 
+    def copy(self) -> TrackTable:
+        """An independent copy (the source maps too), for a checkpoint."""
+        new = TrackTable()
+        for f in fields(self):
+            column = getattr(self, f.name)
+            setattr(new, f.name, list(column) if isinstance(column, list) else column.copy())
+        new.sources = [dict(s) for s in self.sources]
+        return new
+
     def keep(self, mask: NDArray[np.bool_]) -> None:
         """Drop the rows where mask is False."""
         rows = np.flatnonzero(mask).tolist()
@@ -105,5 +117,6 @@ class TrackTable:
         """Record a source's contribution, keeping only the most recent MAX_SOURCES_PER_TRACK sources."""
         sources = self.sources[row]
         sources[source_id] = (kind, time_us)
+        self.changed_us[row] = max(int(self.changed_us[row]), time_us)
         if len(sources) > MAX_SOURCES_PER_TRACK:
             del sources[min(sources, key=lambda s: (sources[s][1], s))]

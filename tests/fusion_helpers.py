@@ -169,7 +169,7 @@ def position_report(
 
 
 def feed(core: FusionCore, observations: Iterable[PositionReport | SensorReading | VideoMetadata]) -> None:
-    """Ingest each observation and advance to its time plus the reorder window (the live shell's rhythm)."""
+    """Ingest each observation and advance to its time (the live shell's rhythm)."""
     for obs in observations:
         assert core.ingest(obs).accepted
-        core.advance(obs.time + timedelta(seconds=core.config.reorder_window_s))
+        core.advance(obs.time)
