@@ -87,6 +87,12 @@ class FusionConfig:
     confirm_m: int = 3
     confirm_n: int = 5
     """A tentative track is confirmed after M hits in its first N opportunities, deleted on N-M+1 misses."""
+    detection_probability: float = 0.9
+    """Chance that a sensor reports an object inside the coverage its message states, when the
+    message does not say (`Coverage.detection_probability`)."""
+    delete_existence: float = 0.01
+    """A track whose probability of being real falls below this is dropped: each detection raises its
+    odds tenfold (up to 1000:1), each miss where a sensor looked multiplies them by 1 - Pd."""
     coast_after_s: float = 2.0
     """A confirmed track not updated for this long is shown as coasting."""
     delete_after_s: float = 10.0
@@ -117,6 +123,9 @@ class FusionConfig:
                 raise ValueError(f"{name}: {getattr(self, name)} is negative")
         if not self.confirm_m <= self.confirm_n:
             raise ValueError(f"confirm_m: {self.confirm_m} is more than confirm_n ({self.confirm_n})")
+        for name in ("detection_probability", "delete_existence"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ValueError(f"{name}: {getattr(self, name)} is not in (0, 1)")
         if not 0.0 < self.gate_probability < 1.0:
             raise ValueError(f"gate_probability: {self.gate_probability} is not in (0, 1)")
 

@@ -63,6 +63,12 @@ _TENTATIVE_COST = 1000.0
 """Added to a tentative track's association cost: far above any gated d², so confirmed tracks take
 their detections first and tentative ones get what is left."""
 _MIN_REPORT_SIGMA_M = 0.1
+_HIT_SCORE = float(np.log(10.0))
+"""Log-odds of existence gained by a detection (a likelihood ratio of 10 against clutter)."""
+_MAX_SCORE = float(np.log(1000.0))
+"""Cap of the log-odds, so that a long-lived track still goes after a few misses in a row."""
+_MAX_PD = 0.999
+"""A claimed detection probability of 1 would delete a track on its first miss."""
 _ORIGIN_GRID_DEG = 0.1
 """Without a configured origin the frame is anchored at the first observation's position snapped to
 this grid (on the ground), so that which observation arrives first does not move the frame."""
@@ -126,11 +132,10 @@ class _State:
 
     table: TrackTable
     next_id: int
-    sensors: dict[str, int]
     counts: dict[str, int]
 
     def copy(self) -> _State:
-        return _State(self.table.copy(), self.next_id, dict(self.sensors), dict(self.counts))
+        return _State(self.table.copy(), self.next_id, dict(self.counts))
 
 
 def platform_track_id(platform_id: str) -> str:
@@ -163,13 +168,14 @@ class FusionCore:
         self._state = _State(
             TrackTable(),
             1,
-            {},
             dict.fromkeys(("scans", "position_reports", "detections", "detections_unlocated"), 0),
         )
         self._table = self._state.table
         self._gate = self.config.gate_threshold
         self._merge_gate = self.config.merge_threshold
         self._checkpoint_us = round(self.config.checkpoint_s * 1e6)
+        p = self.config.delete_existence
+        self._delete_score = float(np.log(p / (1.0 - p)))
         self._keys: list[Key] = []
         self._log: list[_Entry] = []
         self._applied = 0
@@ -353,12 +359,11 @@ class FusionCore:
 
     def _apply_scan(self, scan: Scan) -> None:
         """Associate one scan's detections to tracks (gate + GNN), update, and start tracks from the rest."""
-        counts, sensors = self._state.counts, self._state.sensors
+        counts = self._state.counts
         counts["scans"] += 1
         counts["detections"] += scan.size
         counts["detections_unlocated"] += scan.unlocated
         t, cfg = self._table, self.config
-        sensor = sensors.setdefault(scan.source_id, len(sensors))
         dt = np.maximum(scan.time_us - t.time_us, 0) / 1e6
         q = self._noise_density(np.arange(len(t)))
         reach = _PREFILTER_MARGIN * np.sqrt(self._gate * position_variance_trace(t.p, dt, q))
@@ -394,14 +399,17 @@ class FusionCore:
         free[got_d] = False
         free &= ~self._attach_to_friends(scan, pair_t, pair_d, d2, free)
 
-        missed = (
-            (t.status == TENTATIVE)
-            & (t.time_us < scan.time_us)
-            & ((t.origin_sensor == sensor) | _within_reach(scan, pos_pred))
-        )
-        t.misses[missed] += 1
-        self._drop((t.status == TENTATIVE) & (t.misses > cfg.confirm_n - cfg.confirm_m))
-        self._start(scan, np.flatnonzero(free), sensor)
+        t.score[got_t] = np.minimum(t.score[got_t] + _HIT_SCORE, _MAX_SCORE)
+        if scan.looked is not None:
+            # Not reported where the sensor looked: a miss, and the odds of existing fall by (1 - Pd).
+            stated = scan.looked.detection_probability
+            pd = cfg.detection_probability if stated is None else stated
+            missed = scan.looked.contains(pos_pred) & (t.time_us < scan.time_us) & ~t.platform
+            t.misses[missed] += 1
+            t.score[missed] += np.log1p(-min(pd, _MAX_PD))
+            gone = (t.status == TENTATIVE) & (t.misses > cfg.confirm_n - cfg.confirm_m)
+            self._drop(gone | (t.score < self._delete_score))
+        self._start(scan, np.flatnonzero(free))
 
     def _attach_to_friends(
         self, scan: Scan, pair_t: Rows, pair_d: Rows, d2: Array, free: NDArray[np.bool_]
@@ -422,7 +430,7 @@ class FusionCore:
         attached[fd[best]] = True
         return attached
 
-    def _start(self, scan: Scan, dets: Rows, sensor: int) -> None:
+    def _start(self, scan: Scan, dets: Rows) -> None:
         """Tentative tracks from unassigned detections: their position, zero velocity, wide velocity spread."""
         if dets.size == 0:
             return
@@ -433,7 +441,7 @@ class FusionCore:
         new.time_us[:] = scan.time_us
         new.first_us[:] = scan.time_us
         new.hits[:] = 1
-        new.origin_sensor[:] = sensor
+        new.score[:] = _HIT_SCORE
         new.changed_us[:] = scan.time_us
         state = self._state
         new.ids = [f"T{n:06d}" for n in range(state.next_id, state.next_id + dets.size)]
@@ -665,16 +673,3 @@ def _innovations(scan: Scan, xp: Array, dets: Rows) -> tuple[Array, Array, Array
     y[geo] = scan.z[dets[geo]] - xp[geo, :3]
     h[geo, :, :3] = np.eye(3)
     return y, h, scan.r[dets]
-
-
-def _within_reach(scan: Scan, pos: Array) -> NDArray[np.bool_]:
-    """Which positions a polar scan could have seen: no farther from the sensor than its farthest plot.
-
-    A tentative track inside that range that the scan did not update counts a miss, whichever
-    sensor started it; geolocating scans say nothing about where they did not look.
-    """
-    if not scan.polar.any():
-        return np.zeros(pos.shape[0], dtype=bool)
-    farthest = float(scan.z[scan.polar, 0].max())
-    seen: NDArray[np.bool_] = np.linalg.norm(pos - scan.sensor_pos, axis=1) <= farthest
-    return seen

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from bus.schema import Disposition, GeoMeasurement, SensorReading, SourceKind, VideoMetadata
+from bus.schema import Coverage, Disposition, GeoMeasurement, GeoPoint, SensorReading, SourceKind, VideoMetadata
 from fusion.frame import LocalFrame
 from fusion.identity import DISPOSITIONS, NO_REPORT, class_log_likelihoods
 from fusion.intake import to_us
@@ -22,6 +22,64 @@ Array = NDArray[np.float64]
 
 _DISPOSITION_CODE: dict[Disposition | None, int] = {d: i for i, d in enumerate(DISPOSITIONS)}
 _DISPOSITION_CODE[None] = NO_REPORT
+
+
+@dataclass(frozen=True)
+class Region:
+    """Where a scan looked, in the frame: a sector around the sensor, or a ground polygon."""
+
+    detection_probability: float | None
+    center: Array
+    """Sensor position (3,) of a sector."""
+    rot: Array
+    """Rotation (3, 3) from the sensor's own ENU into the frame."""
+    bearings: tuple[float, float]
+    """First bearing and clockwise width of a sector, radians (width 2π: all round)."""
+    ranges: tuple[float, float]
+    polygon: Array | None
+    """Vertices (K, 2), east and north in the frame, of a footprint; None for a sector."""
+
+    def contains(self, pos: Array) -> NDArray[np.bool_]:
+        """Which positions (N, 3) lie inside, judged on the ground (east, north)."""
+        if self.polygon is not None:
+            return _inside(pos[:, :2], self.polygon)
+        rel = (pos - self.center) @ self.rot
+        rng = np.hypot(rel[:, 0], rel[:, 1])
+        off = (np.arctan2(rel[:, 0], rel[:, 1]) - self.bearings[0]) % (2.0 * np.pi)
+        inside: NDArray[np.bool_] = (rng >= self.ranges[0]) & (rng <= self.ranges[1]) & (off <= self.bearings[1])
+        return inside
+
+
+def _inside(points: Array, polygon: Array) -> NDArray[np.bool_]:
+    """Even-odd rule, vectorised over points (N, 2) for one polygon (K, 2)."""
+    x, y = points[:, 0, None], points[:, 1, None]
+    x0, y0 = polygon[:, 0], polygon[:, 1]
+    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
+    crosses = (y0 > y) != (y1 > y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        at = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
+    inside: NDArray[np.bool_] = (np.count_nonzero(crosses & (x < at), axis=1) % 2) == 1
+    return inside
+
+
+def region(coverage: Coverage | None, frame: LocalFrame, sensor: GeoPoint | None) -> Region | None:
+    """A message's coverage in the frame; None for contacts only (or a sector with no sensor position)."""
+    if coverage is None:
+        return None
+    pd = coverage.detection_probability
+    if coverage.footprint is not None:
+        pts = coverage.footprint
+        enu = frame.to_enu(np.array([p.lat for p in pts]), np.array([p.lon for p in pts]), np.zeros(len(pts)))
+        return Region(pd, np.zeros(3), np.eye(3), (0.0, 0.0), (0.0, 0.0), enu[:, :2])
+    sector = coverage.sector
+    if sector is None or sensor is None:
+        return None
+    start = np.radians(sector.bearing_from_deg)
+    width = (np.radians(sector.bearing_to_deg) - start) % (2.0 * np.pi) or 2.0 * np.pi
+    rot = frame.from_local(np.array([sensor.lat]), np.array([sensor.lon]))[0]
+    return Region(
+        pd, frame.point(sensor), rot, (float(start), float(width)), (sector.min_range_m, sector.max_range_m), None
+    )
 
 
 @dataclass(frozen=True)
@@ -48,6 +106,8 @@ class Scan:
     """Per-row class log likelihoods (M, C); rows without class evidence are all zero."""
     has_class: NDArray[np.bool_]
     disposition: NDArray[np.int8]
+    looked: Region | None
+    """Where the scan looked; None: contacts only."""
     unlocated: int = 0
     """Detections of the message that could not be placed (video detections without geolocation)."""
 
@@ -118,6 +178,7 @@ def from_sensor(reading: SensorReading, frame: LocalFrame, floor: float) -> Scan
         class_log_like=like,
         has_class=has,
         disposition=disposition,
+        looked=region(reading.coverage, frame, sp),
     )
 
 
@@ -145,5 +206,6 @@ def from_video(meta: VideoMetadata, frame: LocalFrame, floor: float) -> Scan:
         class_log_like=like,
         has_class=has,
         disposition=disposition,
+        looked=region(meta.coverage, frame, meta.sensor_position),
         unlocated=len(meta.detections) - m,
     )

@@ -50,8 +50,9 @@ class TrackTable:
     status: NDArray[np.int8] = field(default_factory=lambda: _i(0, np.int8))
     hits: NDArray[np.int32] = field(default_factory=lambda: _i(0, np.int32))
     misses: NDArray[np.int32] = field(default_factory=lambda: _i(0, np.int32))
-    origin_sensor: NDArray[np.int32] = field(default_factory=lambda: _i(0, np.int32))
-    """Index of the sensor that started a tentative track: its later scans are the M-of-N chances."""
+    score: NDArray[np.float64] = field(default_factory=lambda: _f(0))
+    """Log-odds that the track is a real object: up with each detection, down with each miss where
+    a sensor looked."""
     platform: NDArray[np.bool_] = field(default_factory=lambda: _i(0, np.bool_))
     environment: NDArray[np.int8] = field(default_factory=lambda: _i(0, np.int8))
     log_class: NDArray[np.float64] = field(default_factory=lambda: _f(0, len(CLASSES)))
@@ -75,7 +76,7 @@ class TrackTable:
             status=_i(n, np.int8, TENTATIVE),
             hits=_i(n, np.int32),
             misses=_i(n, np.int32),
-            origin_sensor=_i(n, np.int32, -1),
+            score=_f(n),
             platform=_i(n, np.bool_),
             environment=_i(n, np.int8, LAND),
             log_class=np.full((n, len(CLASSES)), -np.log(len(CLASSES))),

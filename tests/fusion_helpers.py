@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from bus.schema import (
     BoundingBox,
+    Coverage,
     Detection,
     Disposition,
     Environment,
@@ -21,6 +22,7 @@ from bus.schema import (
     ObjectClass,
     PolarMeasurement,
     PositionReport,
+    Sector,
     SensorReading,
     Source,
     SourceKind,
@@ -102,13 +104,20 @@ def radar_scan(source_id: str, seconds: float, sensor: ENU, detections: Iterable
     )
 
 
-def geo_scan(source_id: str, seconds: float, detections: Iterable[Detection]) -> SensorReading:
-    """A sensor scan of geolocated detections (sensor position irrelevant)."""
+def geo_scan(
+    source_id: str, seconds: float, detections: Iterable[Detection], looked_m: float | None = None
+) -> SensorReading:
+    """A sensor scan of geolocated detections from ORIGIN; with `looked_m` it covered all round to that
+    range (misses count there), else it reports contacts only."""
+    coverage = None
+    if looked_m is not None:
+        coverage = Coverage(sector=Sector(bearing_from_deg=0.0, bearing_to_deg=0.0, max_range_m=looked_m))
     return SensorReading(
         msg_id=_msg_id(),
         source=Source(id=source_id, kind=SourceKind.SENSOR),
         time=at(seconds),
         sensor_position=ORIGIN,
+        coverage=coverage,
         detections=list(detections),
     )
 
