@@ -37,7 +37,7 @@ _POSITIVE = (
     "max_claimed_sigma_m",
     "takeover_fixes",
 )
-_NON_NEGATIVE = ("horizon_s", "max_future_s", "coast_after_s")
+_NON_NEGATIVE = ("horizon_s", "max_future_s", "coast_after_s", "confirm_within_s")
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,9 @@ class FusionConfig:
     delete_existence: float = 0.01
     """A track whose probability of being real falls below this is dropped: each detection raises its
     odds tenfold (up to 1000:1), each miss where a sensor looked multiplies them by 1 - Pd."""
+    confirm_within_s: float = 5.0
+    """A tentative track not confirmed this long after it started is dropped: a feed that states no
+    coverage never counts its misses, and a wide young gate would otherwise gather clutter."""
     coast_after_s: float = 2.0
     """A confirmed track not updated for this long is shown as coasting."""
     delete_after_s: float = 10.0

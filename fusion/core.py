@@ -573,14 +573,16 @@ class FusionCore:
     # --- track management and output -------------------------------------------------------------
 
     def _expired(self, age: Array) -> NDArray[np.bool_]:
-        """Tracks stale after `age` seconds without an update, or whose position is no longer known."""
+        """Tracks stale after `age` seconds without an update, tentative ones too old to confirm, and
+        ones whose position is no longer known."""
         t, cfg = self._table, self.config
         stale = age > np.where(t.platform, cfg.platform_delete_after_s, cfg.delete_after_s)
+        unconfirmed = (t.status == TENTATIVE) & (age + (t.time_us - t.first_us) / 1e6 > cfg.confirm_within_s)
         q = self._noise_density(np.arange(len(t)))
         p = t.p
         horiz = [p[:, i, i] + 2 * age * p[:, i, i + 3] + age**2 * p[:, i + 3, i + 3] + q * age**3 / 3 for i in (0, 1)]
         lost: NDArray[np.bool_] = np.maximum(*horiz) > self.config.max_position_sigma_m**2
-        return stale | lost
+        return stale | lost | unconfirmed
 
     def _expire(self, time_us: int) -> None:
         """Drop, once an observation at `time_us` is applied, the tracks expired by then."""

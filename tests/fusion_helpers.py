@@ -94,12 +94,25 @@ def geo_measurement(target: ENU, rng: np.random.Generator | None = None, sigma: 
     )
 
 
-def radar_scan(source_id: str, seconds: float, sensor: ENU, detections: Iterable[Detection]) -> SensorReading:
+def radar_scan(
+    source_id: str,
+    seconds: float,
+    sensor: ENU,
+    detections: Iterable[Detection],
+    looked_m: float | None = None,
+    sector_deg: tuple[float, float] = (0.0, 0.0),
+) -> SensorReading:
+    """A radar scan; with `looked_m` it covered the sector (clockwise, equal: all round) to that range."""
+    coverage = None
+    if looked_m is not None:
+        first, last = sector_deg
+        coverage = Coverage(sector=Sector(bearing_from_deg=first, bearing_to_deg=last, max_range_m=looked_m))
     return SensorReading(
         msg_id=_msg_id(),
         source=Source(id=source_id, kind=SourceKind.SENSOR),
         time=at(seconds),
         sensor_position=geo(sensor),
+        coverage=coverage,
         detections=list(detections),
     )
 

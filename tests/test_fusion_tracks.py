@@ -162,7 +162,7 @@ def test_a_confirmed_track_goes_after_a_few_misses_where_sensors_looked() -> Non
     # Where nothing looks, the track stays until it is stale.
     quiet = FusionCore(config(delete_after_s=100.0, coast_after_s=100.0))
     feed(quiet, [geo_scan("eo", k, [geo_detection((0.0, 0.0, 0.0))], looked_m=5000) for k in range(10)])
-    feed(quiet, [geo_scan("eo", k, [geo_detection((4000.0, 0.0, 0.0))], looked_m=100) for k in range(10, 16)])
+    feed(quiet, [geo_scan("eo", k, [geo_detection((4000.0, 0.0, 0.0))]) for k in range(10, 16)])
     assert "T000001" in [t.track_id for t in quiet.tracks()]
 
 
@@ -185,9 +185,19 @@ def test_other_radars_covering_a_false_alarm_count_its_misses() -> None:
     feed(core, [radar_scan("radar-a", 0, a, [polar_detection(a, (3000.0, 0.0, 0.0))])])
     dropped = []
     for k in range(3):
-        core.ingest(radar_scan("radar-b", k + 0.5, b, [polar_detection(b, far_target)]))
+        core.ingest(radar_scan("radar-b", k + 0.5, b, [polar_detection(b, far_target)], looked_m=5000))
         dropped.append(core.advance(at(k + 1.0)).dropped)
     assert dropped == [(), (), ("T000001",)]
+
+
+def test_a_radar_counts_no_misses_outside_its_sector() -> None:
+    core = FusionCore(config(confirm_m=3, confirm_n=5))
+    a, b = (0.0, 0.0, 10.0), (500.0, 0.0, 10.0)
+    feed(core, [radar_scan("radar-a", 0, a, [polar_detection(a, (3000.0, 0.0, 0.0))])])
+    # radar-b looks north only (315 to 45 degrees): the tentative track due east is not its business.
+    for k in range(3):
+        feed(core, [radar_scan("radar-b", k + 0.5, b, [], looked_m=5000, sector_deg=(315.0, 45.0))])
+    assert [t.track_id for t in core.tracks()] == ["T000001"]
 
 
 def test_tracks_can_be_built_for_chosen_ids_only() -> None:
