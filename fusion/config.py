@@ -30,6 +30,8 @@ from bus.schema import GeoPoint, validation_failure
 
 _POSITIVE = (
     "tick_s",
+    "accel_sigma_mps2",
+    "max_accel_sigma_mps2",
     "checkpoint_s",
     "dedup_capacity",
     "confirm_m",
@@ -69,10 +71,11 @@ class FusionConfig:
     dedup_capacity: int = 65_536
     """How many recent (source id, msg id) pairs are remembered to spot duplicates."""
 
-    accel_sigma_mps2: float = 1.0
-    """Process noise (white acceleration) of land, surface and unknown tracks."""
-    air_accel_sigma_mps2: float = 5.0
-    """Process noise of air tracks, which manoeuvre harder."""
+    accel_sigma_mps2: float = 0.2
+    """Process noise (white acceleration) of a track moving steadily: where each track's own noise
+    starts, and the least it adapts down to."""
+    max_accel_sigma_mps2: float = 5.0
+    """The most a track's process noise adapts up to while its innovations say it manoeuvres."""
     initial_speed_sigma_mps: float = 40.0
     """Velocity uncertainty of a track started from one detection (zero initial velocity)."""
     report_velocity_sigma_mps: float = 1.0

@@ -67,6 +67,8 @@ _HIT_SCORE = float(np.log(10.0))
 """Log-odds of existence gained by a detection (a likelihood ratio of 10 against clutter)."""
 _MAX_SCORE = float(np.log(1000.0))
 """Cap of the log-odds, so that a long-lived track still goes after a few misses in a row."""
+_NOISE_GAIN = 0.3
+"""Step of a track's log process noise per unit of excess normalised innovation."""
 _MAX_PD = 0.999
 """A claimed detection probability of 1 would delete a track on its first miss."""
 _ORIGIN_GRID_DEG = 0.1
@@ -174,6 +176,7 @@ class FusionCore:
         self._gate = self.config.gate_threshold
         self._merge_gate = self.config.merge_threshold
         self._checkpoint_us = round(self.config.checkpoint_s * 1e6)
+        self._max_noise = 2.0 * float(np.log(max(self.config.max_accel_sigma_mps2 / self.config.accel_sigma_mps2, 1.0)))
         p = self.config.delete_existence
         self._delete_score = float(np.log(p / (1.0 - p)))
         self._keys: list[Key] = []
@@ -289,12 +292,12 @@ class FusionCore:
 
     def _entry(self, obs: Observation) -> _Entry:
         assert self._frame is not None
-        floor = self.config.class_likelihood_floor
+        floor, ground = self.config.class_likelihood_floor, self.config.ground_hae_m
         if isinstance(obs, PositionReport):
             return _Entry(None, obs, self._intake.took_over(obs))
         if isinstance(obs, SensorReading):
-            return _Entry(from_sensor(obs, self._frame, floor), None)
-        return _Entry(from_video(obs, self._frame, floor), None)
+            return _Entry(from_sensor(obs, self._frame, floor, ground), None)
+        return _Entry(from_video(obs, self._frame, floor, ground), None)
 
     def _catch_up(self) -> None:
         """Apply the log from the first unapplied entry, checkpointing at each boundary crossed."""
@@ -387,6 +390,10 @@ class FusionCore:
         got_t, got_d = assign(len(t), scan.size, pair_t, pair_d, cost)
         pair = np.searchsorted(pair_d * len(t) + pair_t, got_d * len(t) + got_t)
         t.x[got_t], t.p[got_t] = update(xp[inv[pair]], pp[inv[pair]], y[pair], h[pair], r[pair])
+        # Adaptive process noise: d² averages its degrees of freedom on a track whose motion model
+        # fits; larger ones (a manoeuvre) raise the noise, smaller ones let it settle back.
+        dof = 3.0 - scan.no_height[got_d]
+        t.noise[got_t] = np.clip(t.noise[got_t] + _NOISE_GAIN * (d2[pair] / dof - 1.0), 0.0, self._max_noise)
         t.time_us[got_t] = scan.time_us
         t.hits[got_t] += 1
         t.status[got_t] = np.where(t.hits[got_t] >= cfg.confirm_m, CONFIRMED, t.status[got_t])
@@ -577,12 +584,14 @@ class FusionCore:
         ones whose position is no longer known."""
         t, cfg = self._table, self.config
         stale = age > np.where(t.platform, cfg.platform_delete_after_s, cfg.delete_after_s)
-        unconfirmed = (t.status == TENTATIVE) & (age + (t.time_us - t.first_us) / 1e6 > cfg.confirm_within_s)
+        young: NDArray[np.bool_] = age + (t.time_us - t.first_us) / 1e6 <= cfg.confirm_within_s
+        unconfirmed = (t.status == TENTATIVE) & ~young
         q = self._noise_density(np.arange(len(t)))
         p = t.p
         horiz = [p[:, i, i] + 2 * age * p[:, i, i + 3] + age**2 * p[:, i + 3, i + 3] + q * age**3 / 3 for i in (0, 1)]
         lost: NDArray[np.bool_] = np.maximum(*horiz) > self.config.max_position_sigma_m**2
-        return stale | lost | unconfirmed
+        expired: NDArray[np.bool_] = stale | lost | unconfirmed
+        return expired
 
     def _expire(self, time_us: int) -> None:
         """Drop, once an observation at `time_us` is applied, the tracks expired by then."""
@@ -599,10 +608,9 @@ class FusionCore:
         return found[0] if found else None
 
     def _noise_density(self, rows: Rows) -> Array:
-        """Process-noise density per track: air tracks manoeuvre harder than land ones."""
-        cfg = self.config
-        air = self._table.environment[rows] == identity.AIR
-        return np.where(air, cfg.air_accel_sigma_mps2, cfg.accel_sigma_mps2) ** 2
+        """Process-noise density per track: the steady one, scaled by what the track's innovations said."""
+        q: Array = self.config.accel_sigma_mps2**2 * np.exp(self._table.noise[rows])
+        return q
 
     def _build(self, ids: list[str]) -> list[Track]:
         """Schema Tracks of shown tracks; velocities and covariances go back into each track's local ENU."""
@@ -659,6 +667,7 @@ def _innovations(scan: Scan, xp: Array, dets: Rows) -> tuple[Array, Array, Array
     """Innovations (K, 3), measurement Jacobians (K, 3, 6) and noise (K, 3, 3) of predicted states vs detections.
 
     Polar rows use the EKF linearisation in the sensor's own ENU frame; geolocated rows are linear.
+    Rows without a measured height (or elevation) leave that coordinate out.
     """
     k = dets.size
     y = np.empty((k, 3))
@@ -674,4 +683,14 @@ def _innovations(scan: Scan, xp: Array, dets: Rows) -> tuple[Array, Array, Array
     geo = ~polar
     y[geo] = scan.z[dets[geo]] - xp[geo, :3]
     h[geo, :, :3] = np.eye(3)
-    return y, h, scan.r[dets]
+    r = scan.r[dets]
+    # An unmeasured third coordinate: a zero row of H with a zero innovation and unit noise carries
+    # no information, and the gate and the update ignore it exactly.
+    flat = scan.no_height[dets]
+    if flat.any():
+        y[flat, 2] = 0.0
+        h[flat, 2] = 0.0
+        r = r.copy()
+        r[flat, 2, :] = r[flat, :, 2] = 0.0
+        r[flat, 2, 2] = 1.0
+    return y, h, r

@@ -106,6 +106,8 @@ class Scan:
     """Per-row class log likelihoods (M, C); rows without class evidence are all zero."""
     has_class: NDArray[np.bool_]
     disposition: NDArray[np.int8]
+    no_height: NDArray[np.bool_]
+    """Rows whose third coordinate (height, or a polar elevation) was not measured: the filter ignores it."""
     looked: Region | None
     """Where the scan looked; None: contacts only."""
     unlocated: int = 0
@@ -116,22 +118,29 @@ class Scan:
         return int(self.polar.size)
 
 
+UNMEASURED_HEIGHT_SIGMA_M = 100.0
+"""Height spread of a track started from a detection that measured no height (it starts on the
+ground); later detections that measure height settle it."""
 _MIN_GEO_VARIANCE_M2 = 1e-2
 """Added to every geolocated covariance: the schema allows a singular one, the filter cannot use it."""
 
 
-def _geo_arrays(frame: LocalFrame, geos: Sequence[GeoMeasurement]) -> tuple[Array, Array]:
-    """Positions (M, 3) in the frame and their covariances rotated from each point's own ENU."""
+def _geo_arrays(frame: LocalFrame, geos: Sequence[GeoMeasurement], ground_hae_m: float) -> tuple[Array, Array]:
+    """Positions (M, 3) in the frame and their covariances rotated from each point's own ENU; a
+    detection without a measured height is put on the ground with an `UNMEASURED_HEIGHT_SIGMA_M` spread."""
     lat = np.array([g.position.lat for g in geos])
     lon = np.array([g.position.lon for g in geos])
-    hae = np.array([g.position.hae_m for g in geos])
+    flat = np.array([not g.height_measured for g in geos], dtype=bool)
+    hae = np.where(flat, ground_hae_m, np.array([g.position.hae_m for g in geos]))
     rot = frame.from_local(lat, lon)
     cov = np.array([g.covariance_enu_m2 for g in geos], dtype=float).reshape(-1, 3, 3)
+    cov[flat, 2, :] = cov[flat, :, 2] = 0.0
+    cov[flat, 2, 2] = UNMEASURED_HEIGHT_SIGMA_M**2
     cov += np.eye(3) * _MIN_GEO_VARIANCE_M2
     return frame.to_enu(lat, lon, hae), rot @ cov @ np.swapaxes(rot, -1, -2)
 
 
-def from_sensor(reading: SensorReading, frame: LocalFrame, floor: float) -> Scan:
+def from_sensor(reading: SensorReading, frame: LocalFrame, floor: float, ground_hae_m: float) -> Scan:
     """A SensorReading as a Scan; polar rows are converted through the sensor's own ENU frame."""
     dets = reading.detections
     m = len(dets)
@@ -143,6 +152,7 @@ def from_sensor(reading: SensorReading, frame: LocalFrame, floor: float) -> Scan
     r = np.zeros((m, 3, 3))
     pos = np.zeros((m, 3))
     cov = np.zeros((m, 3, 3))
+    no_height = np.zeros(m, dtype=bool)
     if polar.any():
         rows = [d.polar for d in dets if d.polar is not None]
         raw = np.array(
@@ -153,6 +163,12 @@ def from_sensor(reading: SensorReading, frame: LocalFrame, floor: float) -> Scan
         )
         zp = np.column_stack([raw[:, 0], np.radians(raw[:, 1]), np.radians(raw[:, 2])])
         sig = np.column_stack([raw[:, 3], np.radians(raw[:, 4]), np.radians(raw[:, 5])])
+        flat = np.array([not p.elevation_measured for p in rows], dtype=bool)
+        no_height[polar] = flat
+        # No elevation: the start is put on the ground, its elevation as uncertain as UNMEASURED_HEIGHT_SIGMA_M.
+        rng = np.maximum(zp[flat, 0], 1.0)
+        zp[flat, 2] = np.arcsin(np.clip((ground_hae_m - sp.hae_m) / rng, -1.0, 1.0))
+        sig[flat, 2] = np.arctan(UNMEASURED_HEIGHT_SIGMA_M / rng)
         rp = np.zeros((len(rows), 3, 3))
         rp[:, [0, 1, 2], [0, 1, 2]] = sig**2
         rel, rel_cov = local_from_polar(zp, rp)
@@ -160,8 +176,10 @@ def from_sensor(reading: SensorReading, frame: LocalFrame, floor: float) -> Scan
         pos[polar] = sensor_pos + rel @ sensor_rot.T
         cov[polar] = sensor_rot @ rel_cov @ sensor_rot.T
     if not polar.all():
-        geo_pos, geo_cov = _geo_arrays(frame, [d.geo for d in dets if d.geo is not None])
+        geos = [d.geo for d in dets if d.geo is not None]
+        geo_pos, geo_cov = _geo_arrays(frame, geos, ground_hae_m)
         z[~polar], r[~polar], pos[~polar], cov[~polar] = geo_pos, geo_cov, geo_pos, geo_cov
+        no_height[~polar] = [not g.height_measured for g in geos]
     like, has = class_log_likelihoods([d.class_probabilities for d in dets], floor)
     disposition = np.array([_DISPOSITION_CODE[d.disposition] for d in dets], dtype=np.int8)
     return Scan(
@@ -178,18 +196,20 @@ def from_sensor(reading: SensorReading, frame: LocalFrame, floor: float) -> Scan
         class_log_like=like,
         has_class=has,
         disposition=disposition,
+        no_height=no_height,
         looked=region(reading.coverage, frame, sp),
     )
 
 
-def from_video(meta: VideoMetadata, frame: LocalFrame, floor: float) -> Scan:
+def from_video(meta: VideoMetadata, frame: LocalFrame, floor: float, ground_hae_m: float) -> Scan:
     """A video frame's geolocated detections as a Scan, counting those without geolocation."""
     dets = [d for d in meta.detections if d.geo is not None]
     m = len(dets)
     z = np.zeros((m, 3))
     r = np.zeros((m, 3, 3))
+    geos = [d.geo for d in dets if d.geo is not None]
     if m:
-        z, r = _geo_arrays(frame, [d.geo for d in dets if d.geo is not None])
+        z, r = _geo_arrays(frame, geos, ground_hae_m)
     like, has = class_log_likelihoods([d.class_probabilities for d in dets], floor)
     disposition = np.array([_DISPOSITION_CODE[d.disposition] for d in dets], dtype=np.int8)
     return Scan(
@@ -206,6 +226,7 @@ def from_video(meta: VideoMetadata, frame: LocalFrame, floor: float) -> Scan:
         class_log_like=like,
         has_class=has,
         disposition=disposition,
+        no_height=np.array([not g.height_measured for g in geos], dtype=bool),
         looked=region(meta.coverage, frame, meta.sensor_position),
         unlocated=len(meta.detections) - m,
     )

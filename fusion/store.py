@@ -50,6 +50,8 @@ class TrackTable:
     status: NDArray[np.int8] = field(default_factory=lambda: _i(0, np.int8))
     hits: NDArray[np.int32] = field(default_factory=lambda: _i(0, np.int32))
     misses: NDArray[np.int32] = field(default_factory=lambda: _i(0, np.int32))
+    noise: NDArray[np.float64] = field(default_factory=lambda: _f(0))
+    """Log of the track's process-noise density over the steady one: raised by large innovations."""
     score: NDArray[np.float64] = field(default_factory=lambda: _f(0))
     """Log-odds that the track is a real object: up with each detection, down with each miss where
     a sensor looked."""
@@ -76,6 +78,7 @@ class TrackTable:
             status=_i(n, np.int8, TENTATIVE),
             hits=_i(n, np.int32),
             misses=_i(n, np.int32),
+            noise=_f(n),
             score=_f(n),
             platform=_i(n, np.bool_),
             environment=_i(n, np.int8, LAND),

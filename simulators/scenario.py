@@ -371,7 +371,7 @@ def builtin_names() -> list[str]:
 def load_scenario(name_or_path: str) -> Scenario:
     """Load a built-in scenario by name (e.g. "smoke"), a benchmark family member by name
     (`family-100-2`, see `simulators.family`) or a scenario file by path (ending in .toml)."""
-    from simulators import family  # noqa: PLC0415 - family builds on this module's models
+    from simulators import family
 
     if family.is_family(name_or_path):
         return family.family_scenario(name_or_path)
