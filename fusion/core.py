@@ -191,6 +191,8 @@ class FusionCore:
         self._reprocessed = 0
         self._now_us: int | None = None
         self._updated: set[str] = set()
+        self._row_of: dict[str, int] | None = None
+        """Row of each track id, rebuilt after rows move (a drop, a rewind)."""
         self._shown: dict[str, int] = {}
         self._shown_status: dict[str, int] = {}
 
@@ -330,6 +332,7 @@ class FusionCore:
         del self._checkpoints[k + 1 :]
         self._state = state.copy()
         self._table = self._state.table
+        self._row_of = None
         start = bisect.bisect_left(self._keys, (boundary, "", ""))
         self._reprocessed += self._applied - start - 1
         self._applied = start
@@ -456,6 +459,7 @@ class FusionCore:
         state.next_id += dets.size
         first = len(self._table)
         self._table.extend(new)
+        self._row_of = None
         self._identify(np.arange(first, first + dets.size), dets, scan)
         self._updated.update(new.ids)
 
@@ -525,6 +529,7 @@ class FusionCore:
             new.ids, new.platform_ids = [tid], [report.platform_id]
             row = len(t)
             t.extend(new)
+            self._row_of = None
             self._updated.add(tid)
         else:
             one = np.array([row])
@@ -601,11 +606,12 @@ class FusionCore:
     def _drop(self, mask: NDArray[np.bool_]) -> None:
         if mask.any():
             self._table.keep(~mask)
+            self._row_of = None
 
     def _platform_row(self, track_id: str) -> int | None:
-        t = self._table
-        found = [row for row in np.flatnonzero(t.platform).tolist() if t.ids[row] == track_id]
-        return found[0] if found else None
+        if self._row_of is None:
+            self._row_of = {tid: row for row, tid in enumerate(self._table.ids)}
+        return self._row_of.get(track_id)
 
     def _noise_density(self, rows: Rows) -> Array:
         """Process-noise density per track: the steady one, scaled by what the track's innovations said."""
