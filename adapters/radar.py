@@ -11,6 +11,8 @@ maker specifies it: one UTF-8 JSON object per scan,
      "t_us": 1700000000123456,            the radar's clock at the scan, integer us since 1970 UTC
      "site": {"lat": 51.5, "lon": -0.1, "alt_msl": 35.0},         degrees, degrees, metres MSL
      "acc": {"rng": 15.0, "az": 0.5, "el": 1.0},                  1-sigma: metres, degrees, degrees
+     "cov": {"az_from": 300.0, "az_to": 60.0, "rng": 7000.0,       optional: the sector scanned,
+             "pd": 0.9},                                           clockwise; metres; detection prob.
      "plots": [{"rng": 1234.5, "az": 90.0, "el": 2.5,             metres; degrees clockwise from
                 "snr": 17.0, "cls": "vehicle", "cls_p": 0.8}]}      true north; degrees up; dB;
                                                                    classifier label or null, [0, 1]
@@ -34,7 +36,7 @@ from typing import Any
 from adapters.base import Adapter
 from adapters.common import class_probabilities, point_from_msl, schema_checked, utc_from_us, wrap_360
 from adapters.errors import NativeFormatError
-from bus.schema import Detection, PolarMeasurement, SensorReading, Source
+from bus.schema import Coverage, Detection, PolarMeasurement, Sector, SensorReading, Source
 
 FORMAT = "polar-radar/1"
 MAX_SCAN_BYTES = 4 * 1024 * 1024
@@ -64,6 +66,8 @@ class RadarScan:
     sigma_azimuth_deg: float
     sigma_elevation_deg: float
     plots: tuple[RadarPlot, ...]
+    coverage: tuple[float, float, float, float] | None = None
+    """The sector scanned (first and last azimuth clockwise, range) and the Pd in it, if given."""
 
 
 def _reject_constant(name: str) -> float:
@@ -100,6 +104,16 @@ def parse(data: bytes | str) -> RadarScan:
         sigma_azimuth_deg=_number(accuracy, "az", "acc."),
         sigma_elevation_deg=_number(accuracy, "el", "acc."),
         plots=tuple(_plot(_object(plot, f"plots[{i}]"), f"plots[{i}].") for i, plot in enumerate(plots)),
+        coverage=None if top.get("cov") is None else _coverage(_object(top.get("cov"), "cov")),
+    )
+
+
+def _coverage(cov: Mapping[str, Any]) -> tuple[float, float, float, float]:
+    return (
+        _number(cov, "az_from", "cov."),
+        _number(cov, "az_to", "cov."),
+        _number(cov, "rng", "cov."),
+        _number(cov, "pd", "cov."),
     )
 
 
@@ -165,8 +179,18 @@ def translate(data: bytes | str, source: Source) -> SensorReading:
             time=utc_from_us(scan.time_us),
             sensor_position=point_from_msl(scan.latitude_deg, scan.longitude_deg, scan.altitude_msl_m),
             scan_id=scan.scan,
+            coverage=_sector(scan.coverage),
             detections=[_detection(plot, scan) for plot in scan.plots],
         )
+
+
+def _sector(coverage: tuple[float, float, float, float] | None) -> Coverage | None:
+    """The scan's coverage; a scan that does not say where it looked reports contacts only."""
+    if coverage is None:
+        return None
+    first, last, reach, pd = coverage
+    sector = Sector(bearing_from_deg=wrap_360(first), bearing_to_deg=wrap_360(last), max_range_m=reach)
+    return Coverage(sector=sector, detection_probability=pd)
 
 
 def _detection(plot: RadarPlot, scan: RadarScan) -> Detection:

@@ -35,7 +35,7 @@ from adapters.common import (
 )
 from adapters.klv import MisbFrame, VmtiTarget, decode_packet
 from bus.client import BrokerConfig
-from bus.schema import BoundingBox, GeoMeasurement, GeoPoint, Source, VideoDetection, VideoMetadata
+from bus.schema import BoundingBox, Coverage, GeoMeasurement, GeoPoint, Source, VideoDetection, VideoMetadata
 
 UNSTATED_SIGMA_M = (25.0, 25.0, 50.0)
 """ENU standard deviations (m) assumed for a target location sent without any (tag 17 without its
@@ -55,6 +55,7 @@ def translate(data: bytes, source: Source, platform_id: str, stream_id: str) -> 
 
 def from_frame(misb: MisbFrame, source: Source, platform_id: str, stream_id: str) -> VideoMetadata:
     """Translate a decoded frame (for callers that split a stream with `klv.decode_stream`)."""
+    corners = _corners(misb)
     with schema_checked("video frame"):
         return VideoMetadata(
             source=source,
@@ -78,7 +79,8 @@ def from_frame(misb: MisbFrame, source: Source, platform_id: str, stream_id: str
                 misb.frame_center_longitude_deg,
                 misb.frame_center_elevation_m,
             ),
-            footprint_corners=_corners(misb),
+            footprint_corners=corners,
+            coverage=None if corners is None else Coverage(footprint=list(corners)),
             detections=[_detection(target, misb.frame_center_elevation_m) for target in misb.targets],
         )
 

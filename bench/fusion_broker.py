@@ -98,7 +98,7 @@ class FusionProcess:
         self.monitor.subscribe(topics.node_state(node_id), self._on_state)
         self.monitor.start()
         config = log_dir / f"{node_id}.toml"  # the settings file `rampart fusion --config` reads
-        config.write_text(f"[fusion]\ntick_s = {tick_s!r}\nreorder_window_s = {window_s!r}\n")
+        config.write_text(f"[fusion]\ntick_s = {tick_s!r}\n")  # no reorder window: window_s labels the run
         command = [
             sys.executable, "-m", "nodes.cli", "fusion", "--broker", url, "--id", node_id, "--config", str(config),
             "--admission", admission,

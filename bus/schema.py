@@ -279,6 +279,9 @@ class PolarMeasurement(_Model):
     sigma_range_m: Annotated[float, Range(1e-6, math.inf)]
     sigma_bearing_deg: Annotated[float, Range(1e-9, 180.0)]
     sigma_elevation_deg: Annotated[float, Range(1e-9, 180.0)] = 1.0
+    elevation_measured: bool = True
+    """False for a sensor that measures no elevation (a 2-D radar): `elevation_deg` and its sigma
+    are then ignored, and the detection says nothing about height."""
 
 
 class GeoMeasurement(_Model):
@@ -286,6 +289,38 @@ class GeoMeasurement(_Model):
 
     position: GeoPoint
     covariance_enu_m2: Covariance3
+    height_measured: bool = True
+    """False when the height is not measured (`hae_m` is a placeholder and the covariance's up row
+    and column are ignored): the detection says where on the map, not how high."""
+
+
+class Sector(_Model):
+    """Ground a sensor looked at from `sensor_position`: bearings clockwise from true north, from
+    `bearing_from_deg` clockwise to `bearing_to_deg` (equal: all round), within a range interval."""
+
+    bearing_from_deg: Degrees360
+    bearing_to_deg: Degrees360
+    min_range_m: NonNegative = 0.0
+    max_range_m: Annotated[float, Range(1e-3, math.inf)]
+
+
+class Coverage(_Model):
+    """What one message covered: where its sensor looked, so that an object predicted there and not
+    reported counts as missed, and nowhere else. A message without coverage reports contacts only
+    (an AIS or TAK position, a cue): it says nothing about where nothing was seen."""
+
+    sector: Sector | None = None
+    """For a SensorReading: the sector scanned around its `sensor_position`."""
+    footprint: Annotated[list[GeoPoint], Field(min_length=3, max_length=64)] | None = None
+    """The ground polygon seen (a camera frame's footprint), in order around its edge."""
+    detection_probability: Probability | None = None
+    """The chance that an object inside the coverage is reported; None: the fusion's default."""
+
+    @model_validator(mode="after")
+    def _one_region(self) -> Coverage:
+        if (self.sector is None) == (self.footprint is None):
+            raise ValueError("give exactly one of sector and footprint")
+        return self
 
 
 class Detection(_Model):
@@ -320,6 +355,8 @@ class SensorReading(Envelope):
     schema_id: Literal["SensorReading/1"] = Field(default="SensorReading/1", alias="schema")
     sensor_position: GeoPoint
     scan_id: Annotated[int, Field(ge=0)] = 0
+    coverage: Coverage | None = None
+    """Where this scan looked; None: contacts only (misses are never counted against it)."""
     detections: Annotated[list[Detection], Field(max_length=MAX_DETECTIONS)] = Field(default_factory=list)
 
 
@@ -376,6 +413,8 @@ class VideoMetadata(Envelope):
     frame_center: GeoPoint | None = None
     footprint_corners: tuple[GeoPoint, GeoPoint, GeoPoint, GeoPoint] | None = None
     """Upper-left, upper-right, lower-right, lower-left."""
+    coverage: Coverage | None = None
+    """Where this frame's detector looked (usually the footprint); None: contacts only."""
     detections: Annotated[list[VideoDetection], Field(max_length=MAX_DETECTIONS)] = Field(default_factory=list)
 
 

@@ -28,8 +28,18 @@ from scipy.stats import chi2
 
 from bus.schema import GeoPoint, validation_failure
 
-_POSITIVE = ("tick_s", "dedup_capacity", "confirm_m", "disposition_confirm_k", "max_claimed_sigma_m", "takeover_fixes")
-_NON_NEGATIVE = ("reorder_window_s", "max_future_s", "coast_after_s")
+_POSITIVE = (
+    "tick_s",
+    "accel_sigma_mps2",
+    "max_accel_sigma_mps2",
+    "checkpoint_s",
+    "dedup_capacity",
+    "confirm_m",
+    "disposition_confirm_k",
+    "max_claimed_sigma_m",
+    "takeover_fixes",
+)
+_NON_NEGATIVE = ("horizon_s", "max_future_s", "coast_after_s", "confirm_within_s")
 
 
 @dataclass(frozen=True)
@@ -39,11 +49,14 @@ class FusionConfig:
     origin: GeoPoint | None = None
     """Origin of the local ENU frame; None takes the first applied observation's position."""
     tick_s: float = 0.05
-    """Seconds between two steps of the picture (release from the reorder window, track management,
-    publishing), live and offline alike, so both make the same picture from the same data."""
-    reorder_window_s: float = 0.2
-    """Observations are held this long so that slightly out-of-order arrivals are applied in order.
-    It adds its length to every observation's latency (bench/README.md, fusion_broker.py)."""
+    """Seconds between two steps of the picture (publishing what was applied, coasting, staleness),
+    live and offline alike."""
+    horizon_s: float = 5.0
+    """An observation stamped up to this long before the receiver's clock is applied in its time
+    order, by reprocessing from the last checkpoint before it; an older one is late and refused."""
+    checkpoint_s: float = 0.5
+    """Observation time between two checkpoints of the track table, from which a late observation is
+    reprocessed: shorter reprocesses less per late arrival and copies the table more often."""
     max_future_s: float = 5.0
     """An observation stamped further than this after `now` is rejected (a broken clock)."""
     max_platform_speed_mps: float = 400.0
@@ -58,10 +71,11 @@ class FusionConfig:
     dedup_capacity: int = 65_536
     """How many recent (source id, msg id) pairs are remembered to spot duplicates."""
 
-    accel_sigma_mps2: float = 1.0
-    """Process noise (white acceleration) of land, surface and unknown tracks."""
-    air_accel_sigma_mps2: float = 5.0
-    """Process noise of air tracks, which manoeuvre harder."""
+    accel_sigma_mps2: float = 0.2
+    """Process noise (white acceleration) of a track moving steadily: where each track's own noise
+    starts, and the least it adapts down to."""
+    max_accel_sigma_mps2: float = 5.0
+    """The most a track's process noise adapts up to while its innovations say it manoeuvres."""
     initial_speed_sigma_mps: float = 40.0
     """Velocity uncertainty of a track started from one detection (zero initial velocity)."""
     report_velocity_sigma_mps: float = 1.0
@@ -76,6 +90,15 @@ class FusionConfig:
     confirm_m: int = 3
     confirm_n: int = 5
     """A tentative track is confirmed after M hits in its first N opportunities, deleted on N-M+1 misses."""
+    detection_probability: float = 0.9
+    """Chance that a sensor reports an object inside the coverage its message states, when the
+    message does not say (`Coverage.detection_probability`)."""
+    delete_existence: float = 0.01
+    """A track whose probability of being real falls below this is dropped: each detection raises its
+    odds tenfold (up to 1000:1), each miss where a sensor looked multiplies them by 1 - Pd."""
+    confirm_within_s: float = 5.0
+    """A tentative track not confirmed this long after it started is dropped: a feed that states no
+    coverage never counts its misses, and a wide young gate would otherwise gather clutter."""
     coast_after_s: float = 2.0
     """A confirmed track not updated for this long is shown as coasting."""
     delete_after_s: float = 10.0
@@ -106,6 +129,9 @@ class FusionConfig:
                 raise ValueError(f"{name}: {getattr(self, name)} is negative")
         if not self.confirm_m <= self.confirm_n:
             raise ValueError(f"confirm_m: {self.confirm_m} is more than confirm_n ({self.confirm_n})")
+        for name in ("detection_probability", "delete_existence"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise ValueError(f"{name}: {getattr(self, name)} is not in (0, 1)")
         if not 0.0 < self.gate_probability < 1.0:
             raise ValueError(f"gate_probability: {self.gate_probability} is not in (0, 1)")
 

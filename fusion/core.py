@@ -1,12 +1,21 @@
 """The fusion core: observations in, a picture of tracks out. Pure: no I/O, no clock reads.
 
-Observations wait in the reorder window (see `intake`), then `advance(now)` applies them in time
-order — a scan is associated and filtered as a whole — and manages tracks at `now`. Schema `Track`
-models are only built when `tracks()` / `track()` ask for them.
+There is no reorder window. `ingest` converts an accepted observation once and files it in a log
+sorted by (time, source, msg_id); `advance(now)` applies whatever is not applied yet, in that order
+— a scan is associated and filtered as a whole — and shows the picture at `now`. An observation
+older than what is already applied (but inside the horizon) rewinds the state to the last
+checkpoint before it and the log is reprocessed from there, so the picture is a function of the set
+of observations, whatever their arrival order. Checkpoints are taken at fixed observation-time
+boundaries (`checkpoint_s`) and kept for `horizon_s` behind the receiver's clock.
+
+Track management that changes state (deletion) happens inside that ordered processing, at
+observation times; what depends on `now` (coasting, staleness) is decided when the picture is shown.
+Schema `Track` models are only built when `tracks()` / `track()` ask for them.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,7 +32,6 @@ from bus.schema import (
     SensorReading,
     SourceContribution,
     Track,
-    VideoMetadata,
 )
 from fusion import identity
 from fusion.association import assign, candidate_pairs
@@ -53,9 +61,25 @@ _PREFILTER_MARGIN = 1.25
 """Slack on the Euclidean pre-filter, which bounds a gate linearised around the prediction."""
 _EARTH_RADIUS_M = 6_371_000.0
 _TENTATIVE_COST = 1000.0
-"""Added to a tentative track's association cost: far above any gated d², so confirmed and coasting
-tracks take their detections first and tentative ones get what is left."""
+"""Added to a tentative track's association cost: far above any gated d², so confirmed tracks take
+their detections first and tentative ones get what is left."""
 _MIN_REPORT_SIGMA_M = 0.1
+_HIT_SCORE = float(np.log(10.0))
+"""Log-odds of existence gained by a detection (a likelihood ratio of 10 against clutter)."""
+_MAX_SCORE = float(np.log(1000.0))
+"""Cap of the log-odds, so that a long-lived track still goes after a few misses in a row."""
+_NOISE_GAIN = 0.3
+"""Step of a track's log process noise per unit of excess normalised innovation."""
+_MAX_PD = 0.999
+"""A claimed detection probability of 1 would delete a track on its first miss."""
+_ORIGIN_GRID_DEG = 0.1
+"""Without a configured origin the frame is anchored at the first observation's position snapped to
+this grid (on the ground), so that which observation arrives first does not move the frame."""
+_BEFORE_ALL = -(2**62)
+"""Boundary of the checkpoint of the empty picture."""
+
+Key = tuple[int, str, str]
+"""Order of the log: observation time (µs), source id, msg_id."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +90,7 @@ class PictureChange:
     updated: tuple[str, ...] = ()
     dropped: tuple[str, ...] = ()
     applied: int = 0
-    """Observations applied in this advance."""
+    """Observations applied for the first time in this advance (reprocessed ones are not counted)."""
 
 
 @dataclass(frozen=True)
@@ -78,17 +102,43 @@ class FusionFigures:
     late: int
     future: int
     absurd: int
-    pending: int
+    rewinds: int
+    """Times a late arrival rewound the picture to a checkpoint."""
+    reprocessed: int
+    """Observations applied again after a rewind."""
     scans: int
     position_reports: int
     detections: int
     detections_unlocated: int
     tracks_created: int
+    """Tracks that appeared in the picture shown by `advance`."""
     tracks_dropped: int
+    """Tracks that left it."""
     tracks_live: int
     tracks_tentative: int
     tracks_confirmed: int
     tracks_coasting: int
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One accepted observation, converted once: a scan, or a position report with its takeover flag."""
+
+    scan: Scan | None
+    report: PositionReport | None
+    takeover: bool = False
+
+
+@dataclass
+class _State:
+    """Everything that applying observations changes: what a checkpoint holds."""
+
+    table: TrackTable
+    next_id: int
+    counts: dict[str, int]
+
+    def copy(self) -> _State:
+        return _State(self.table.copy(), self.next_id, dict(self.counts))
 
 
 def platform_track_id(platform_id: str) -> str:
@@ -106,6 +156,11 @@ def _origin_of(obs: Observation) -> GeoPoint | None:
     return obs.sensor_position or obs.frame_center or (geos[0] if geos else None)
 
 
+def _snapped(p: GeoPoint) -> GeoPoint:
+    grid = _ORIGIN_GRID_DEG
+    return GeoPoint(lat=round(p.lat / grid) * grid, lon=round(p.lon / grid) * grid, hae_m=0.0)
+
+
 class FusionCore:
     """Multi-sensor, multi-target tracker over a local ENU frame; see the module docstring."""
 
@@ -113,66 +168,117 @@ class FusionCore:
         self.config = config or FusionConfig()
         self._intake = Intake(self.config)
         self._frame = LocalFrame(self.config.origin) if self.config.origin is not None else None
-        self._table = TrackTable()
-        self._row_of: dict[str, int] | None = None
-        self._sensors: dict[str, int] = {}
-        self._next_id = 1
+        self._state = _State(
+            TrackTable(),
+            1,
+            dict.fromkeys(("scans", "position_reports", "detections", "detections_unlocated"), 0),
+        )
+        self._table = self._state.table
         self._gate = self.config.gate_threshold
         self._merge_gate = self.config.merge_threshold
+        self._checkpoint_us = round(self.config.checkpoint_s * 1e6)
+        self._max_noise = 2.0 * float(np.log(max(self.config.max_accel_sigma_mps2 / self.config.accel_sigma_mps2, 1.0)))
+        p = self.config.delete_existence
+        self._delete_score = float(np.log(p / (1.0 - p)))
+        self._keys: list[Key] = []
+        self._log: list[_Entry] = []
+        self._applied = 0
+        self._dirty_us: int | None = None
+        self._checkpoints: list[tuple[int, _State]] = [(_BEFORE_ALL, self._state.copy())]
+        self._new = 0
+        self._rewinds = 0
+        self._appeared = 0
+        self._left = 0
+        self._reprocessed = 0
         self._now_us: int | None = None
-        self._created: set[str] = set()
         self._updated: set[str] = set()
-        self._dropped: set[str] = set()
-        self._counts = dict.fromkeys(
-            ("scans", "position_reports", "detections", "detections_unlocated", "created", "dropped"), 0
-        )
+        self._row_of: dict[str, int] | None = None
+        """Row of each track id, rebuilt after rows move (a drop, a rewind)."""
+        self._shown: dict[str, int] = {}
+        self._shown_status: dict[str, int] = {}
 
     # --- the API -------------------------------------------------------------------------------
 
     def ingest(self, observation: Observation, now: datetime | None = None) -> Verdict:
-        """Judge an observation and hold it in the reorder window.
+        """Judge an observation and file it in the log; the next `advance` applies it in time order.
 
-        `now` (the receiver's clock) bounds how far in the future an observation may be stamped;
-        without it the last `advance` time is used, and before any advance nothing is too far ahead.
+        `now` (the receiver's clock) bounds how far in the future an observation may be stamped and
+        how far in the past (the horizon); without it the last `advance` time is used, and before any
+        advance neither bound applies.
         """
         now_us = to_us(now) if now is not None else self._now_us
-        return self._intake.admit(observation, now_us)
+        verdict = self._intake.admit(observation, now_us)
+        if not verdict.accepted:
+            return verdict
+        if self._frame is None:
+            origin = _origin_of(observation)
+            if origin is None:
+                return verdict
+            self._frame = LocalFrame(_snapped(origin))
+        key = (to_us(observation.time), observation.source.id, observation.msg_id)
+        entry = self._entry(observation)
+        pos = bisect.bisect_right(self._keys, key)
+        self._keys.insert(pos, key)
+        self._log.insert(pos, entry)
+        if pos < self._applied:
+            self._applied += 1
+            self._dirty_us = key[0] if self._dirty_us is None else min(self._dirty_us, key[0])
+        self._new += 1
+        return verdict
 
     def adopt(self, tracks: list[Track], next_number: int) -> None:
         """Carry on an earlier fusion's tracks under their ids (a restart resuming the retained
-        picture, see `fusion.resume`); new tracks are numbered from `next_number` on, or later."""
+        picture, see `fusion.resume`); new tracks are numbered from `next_number` on, or later.
+        Called before any observation: the adopted rows become the state every rewind starts from."""
         if tracks and self._frame is None:
-            self._frame = LocalFrame(tracks[0].position)
+            self._frame = LocalFrame(_snapped(tracks[0].position))
         if self._frame is not None:
-            self._table.extend(table_from_tracks(tracks, self._frame, self.config.confirm_m))
+            adopted = table_from_tracks(tracks, self._frame, self.config.confirm_m)
+            adopted.score[:] = _MAX_SCORE  # they were shown: as sure as a track gets
+            adopted.changed_us[:] = adopted.time_us
+            self._table.extend(adopted)
             self._row_of = None
-        self._next_id = max(self._next_id, next_number)
+            t = self._table  # shown as they were until the first advance judges them
+            self._shown = {t.ids[row]: row for row in range(len(t))}
+            self._shown_status = {t.ids[row]: int(t.status[row]) for row in range(len(t))}
+        self._state.next_id = max(self._state.next_id, next_number)
+        self._checkpoints = [(_BEFORE_ALL, self._state.copy())]
 
     def advance(self, now: datetime) -> PictureChange:
-        """Apply held observations stamped at or before `now - reorder_window`, then manage tracks at `now`."""
+        """Apply every observation not applied yet (rewinding first if one arrived late), show the picture at `now`."""
         now_us = to_us(now)
         self._now_us = now_us
-        self._created, self._updated, self._dropped = set(), set(), set()
-        released = self._intake.release(now_us - round(self.config.reorder_window_s * 1e6))
-        for obs in released:
-            self._apply(obs)
-        self._manage(now_us)
+        if self._dirty_us is not None:
+            self._rewind(self._dirty_us)
+            self._dirty_us = None
+        self._catch_up()
+        self._forget()
+        applied, self._new = self._new, 0
+        before, before_status = self._shown, self._shown_status
+        self._show(now_us)
+        shown = self._shown
+        changed = {tid for tid, status in self._shown_status.items() if before_status.get(tid, status) != status}
+        touched = (self._updated | changed) & shown.keys()
+        self._updated = set()
+        created, dropped = shown.keys() - before.keys(), before.keys() - shown.keys()
+        self._appeared += len(created)
+        self._left += len(dropped)
         return PictureChange(
-            created=tuple(sorted(self._created - self._dropped)),
-            updated=tuple(sorted(self._updated - self._created - self._dropped)),
-            dropped=tuple(sorted(self._dropped - self._created)),
-            applied=len(released),
+            created=tuple(sorted(created)),
+            updated=tuple(sorted(touched & before.keys())),
+            dropped=tuple(sorted(dropped)),
+            applied=applied,
         )
 
     def tracks(self, ids: Iterable[str] | None = None) -> list[Track]:
-        """The current picture (or the named tracks that exist), sorted by track id.
+        """The picture shown by the last `advance` (or the named tracks in it), sorted by track id.
 
         Each track's state is as of its last update (`updated`). Building models costs far more than
         fusing, so a shell publishing changes passes `change.created + change.updated`.
         """
-        rows = self._rows()
+        rows = self._shown
         wanted = sorted(rows) if ids is None else sorted({i for i in ids if i in rows})
-        return self._build(np.array([rows[i] for i in wanted], dtype=np.intp))
+        return self._build(wanted)
 
     def track(self, track_id: str) -> Track | None:
         """One track of the picture, or None if there is no such track."""
@@ -181,51 +287,108 @@ class FusionCore:
 
     @property
     def figures(self) -> FusionFigures:
-        status = self._table.status
-        c, v = self._counts, self._intake.counts
+        c, v = self._state.counts, self._intake.counts
+        shown = list(self._shown_status.values())
         return FusionFigures(
             accepted=v[VerdictKind.ACCEPTED],
             duplicates=v[VerdictKind.DUPLICATE],
             late=v[VerdictKind.LATE],
             future=v[VerdictKind.FUTURE],
             absurd=v[VerdictKind.ABSURD],
-            pending=self._intake.pending,
+            rewinds=self._rewinds,
+            reprocessed=self._reprocessed,
             scans=c["scans"],
             position_reports=c["position_reports"],
             detections=c["detections"],
             detections_unlocated=c["detections_unlocated"],
-            tracks_created=c["created"],
-            tracks_dropped=c["dropped"],
-            tracks_live=len(self._table),
-            tracks_tentative=int(np.count_nonzero(status == TENTATIVE)),
-            tracks_confirmed=int(np.count_nonzero(status == CONFIRMED)),
-            tracks_coasting=int(np.count_nonzero(status == COASTING)),
+            tracks_created=self._appeared,
+            tracks_dropped=self._left,
+            tracks_live=len(shown),
+            tracks_tentative=shown.count(TENTATIVE),
+            tracks_confirmed=shown.count(CONFIRMED),
+            tracks_coasting=shown.count(COASTING),
         )
+
+    # --- time: the log, checkpoints and rewinds ---------------------------------------------------
+
+    def _entry(self, obs: Observation) -> _Entry:
+        assert self._frame is not None
+        floor, ground = self.config.class_likelihood_floor, self.config.ground_hae_m
+        if isinstance(obs, PositionReport):
+            return _Entry(None, obs, self._intake.took_over(obs))
+        if isinstance(obs, SensorReading):
+            return _Entry(from_sensor(obs, self._frame, floor, ground), None)
+        return _Entry(from_video(obs, self._frame, floor, ground), None)
+
+    def _catch_up(self) -> None:
+        """Apply the log from the first unapplied entry, checkpointing at each boundary crossed."""
+        step = self._checkpoint_us
+        last = self._checkpoints[-1][0]
+        for i in range(self._applied, len(self._log)):
+            time_us = self._keys[i][0]
+            boundary = time_us // step * step
+            if boundary > last:
+                self._checkpoints.append((boundary, self._state.copy()))
+                last = boundary
+            entry = self._log[i]
+            if entry.report is not None:
+                self._apply_report(entry.report, entry.takeover)
+            else:
+                assert entry.scan is not None
+                self._apply_scan(entry.scan)
+            self._expire(time_us)
+        self._applied = len(self._log)
+
+    def _rewind(self, time_us: int) -> None:
+        """Back to the last checkpoint at or before `time_us`; the log after it is to be applied again."""
+        k = bisect.bisect_right([b for b, _ in self._checkpoints], time_us) - 1
+        assert k >= 0, "the intake refuses what no checkpoint covers"
+        boundary, state = self._checkpoints[k]
+        t = self._table
+        # Tracks changed since the checkpoint may end differently, or not be touched again: republish them.
+        since = np.flatnonzero(t.changed_us >= boundary)
+        self._updated.update(t.ids[i] for i in since.tolist())
+        del self._checkpoints[k + 1 :]
+        self._state = state.copy()
+        self._table = self._state.table
+        self._row_of = None
+        start = bisect.bisect_left(self._keys, (boundary, "", ""))
+        self._reprocessed += self._applied - start - 1
+        self._applied = start
+        self._rewinds += 1
+
+    def _forget(self) -> None:
+        """Drop checkpoints and log entries no late observation can reach any more (behind the floor)."""
+        floor = self._intake.floor_us
+        if floor is None:
+            return
+        cps = self._checkpoints
+        k = bisect.bisect_right([b for b, _ in cps], floor) - 1
+        if k > 0:
+            del cps[:k]
+            cut = bisect.bisect_left(self._keys, (cps[0][0], "", ""))
+            del self._keys[:cut], self._log[:cut]
+            self._applied -= cut
+
+    def _show(self, now_us: int) -> None:
+        """The picture at `now_us`: tracks not stale, coasting once not updated for `coast_after_s`."""
+        t, cfg = self._table, self.config
+        age = np.maximum(now_us - t.time_us, 0) / 1e6
+        visible = ~self._expired(age)
+        status = np.where((t.status == CONFIRMED) & (age > cfg.coast_after_s), COASTING, t.status)
+        rows = np.flatnonzero(visible).tolist()
+        self._shown = {t.ids[i]: i for i in rows}
+        self._shown_status = {t.ids[i]: int(status[i]) for i in rows}
 
     # --- applying observations -------------------------------------------------------------------
 
-    def _apply(self, obs: Observation) -> None:
-        if self._frame is None:
-            origin = _origin_of(obs)
-            if origin is None:
-                return
-            self._frame = LocalFrame(origin)
-        floor = self.config.class_likelihood_floor
-        if isinstance(obs, PositionReport):
-            self._apply_report(obs)
-        elif isinstance(obs, SensorReading):
-            self._apply_scan(from_sensor(obs, self._frame, floor))
-        elif isinstance(obs, VideoMetadata):
-            scan, unlocated = from_video(obs, self._frame, floor)
-            self._counts["detections_unlocated"] += unlocated
-            self._apply_scan(scan)
-
     def _apply_scan(self, scan: Scan) -> None:
         """Associate one scan's detections to tracks (gate + GNN), update, and start tracks from the rest."""
-        self._counts["scans"] += 1
-        self._counts["detections"] += scan.size
+        counts = self._state.counts
+        counts["scans"] += 1
+        counts["detections"] += scan.size
+        counts["detections_unlocated"] += scan.unlocated
         t, cfg = self._table, self.config
-        sensor = self._sensors.setdefault(scan.source_id, len(self._sensors))
         dt = np.maximum(scan.time_us - t.time_us, 0) / 1e6
         q = self._noise_density(np.arange(len(t)))
         reach = _PREFILTER_MARGIN * np.sqrt(self._gate * position_variance_trace(t.p, dt, q))
@@ -249,11 +412,13 @@ class FusionCore:
         got_t, got_d = assign(len(t), scan.size, pair_t, pair_d, cost)
         pair = np.searchsorted(pair_d * len(t) + pair_t, got_d * len(t) + got_t)
         t.x[got_t], t.p[got_t] = update(xp[inv[pair]], pp[inv[pair]], y[pair], h[pair], r[pair])
+        # Adaptive process noise: d² averages its degrees of freedom on a track whose motion model
+        # fits; larger ones (a manoeuvre) raise the noise, smaller ones let it settle back.
+        dof = 3.0 - scan.no_height[got_d]
+        t.noise[got_t] = np.clip(t.noise[got_t] + _NOISE_GAIN * (d2[pair] / dof - 1.0), 0.0, self._max_noise)
         t.time_us[got_t] = scan.time_us
         t.hits[got_t] += 1
-        t.status[got_t] = np.where(
-            (t.status[got_t] == COASTING) | (t.hits[got_t] >= cfg.confirm_m), CONFIRMED, t.status[got_t]
-        )
+        t.status[got_t] = np.where(t.hits[got_t] >= cfg.confirm_m, CONFIRMED, t.status[got_t])
         self._identify(got_t, got_d, scan)
         for row in got_t.tolist():
             t.touch(row, scan.source_id, scan.kind, scan.time_us)
@@ -263,14 +428,17 @@ class FusionCore:
         free[got_d] = False
         free &= ~self._attach_to_friends(scan, pair_t, pair_d, d2, free)
 
-        missed = (
-            (t.status == TENTATIVE)
-            & (t.time_us < scan.time_us)
-            & ((t.origin_sensor == sensor) | _within_reach(scan, pos_pred))
-        )
-        t.misses[missed] += 1
-        self._drop((t.status == TENTATIVE) & (t.misses > cfg.confirm_n - cfg.confirm_m))
-        self._start(scan, np.flatnonzero(free), sensor)
+        t.score[got_t] = np.minimum(t.score[got_t] + _HIT_SCORE, _MAX_SCORE)
+        if scan.looked is not None:
+            # Not reported where the sensor looked: a miss, and the odds of existing fall by (1 - Pd).
+            stated = scan.looked.detection_probability
+            pd = cfg.detection_probability if stated is None else stated
+            missed = scan.looked.contains(pos_pred) & (t.time_us < scan.time_us) & ~t.platform
+            t.misses[missed] += 1
+            t.score[missed] += np.log1p(-min(pd, _MAX_PD))
+            gone = (t.status == TENTATIVE) & (t.misses > cfg.confirm_n - cfg.confirm_m)
+            self._drop(gone | (t.score < self._delete_score))
+        self._start(scan, np.flatnonzero(free))
 
     def _attach_to_friends(
         self, scan: Scan, pair_t: Rows, pair_d: Rows, d2: Array, free: NDArray[np.bool_]
@@ -291,7 +459,7 @@ class FusionCore:
         attached[fd[best]] = True
         return attached
 
-    def _start(self, scan: Scan, dets: Rows, sensor: int) -> None:
+    def _start(self, scan: Scan, dets: Rows) -> None:
         """Tentative tracks from unassigned detections: their position, zero velocity, wide velocity spread."""
         if dets.size == 0:
             return
@@ -302,16 +470,17 @@ class FusionCore:
         new.time_us[:] = scan.time_us
         new.first_us[:] = scan.time_us
         new.hits[:] = 1
-        new.origin_sensor[:] = sensor
-        new.ids = [f"T{n:06d}" for n in range(self._next_id, self._next_id + dets.size)]
+        new.score[:] = _HIT_SCORE
+        new.changed_us[:] = scan.time_us
+        state = self._state
+        new.ids = [f"T{n:06d}" for n in range(state.next_id, state.next_id + dets.size)]
         new.sources = [{scan.source_id: (scan.kind, scan.time_us)} for _ in range(dets.size)]
-        self._next_id += dets.size
+        state.next_id += dets.size
         first = len(self._table)
         self._table.extend(new)
         self._row_of = None
         self._identify(np.arange(first, first + dets.size), dets, scan)
-        self._created.update(new.ids)
-        self._counts["created"] += dets.size
+        self._updated.update(new.ids)
 
     def _identify(self, rows: Rows, dets: Rows, scan: Scan) -> None:
         """Fold the detections' class and disposition evidence into their tracks, then re-infer environment."""
@@ -342,10 +511,10 @@ class FusionCore:
             height, np.sqrt(t.p[rows, 2, 2]), t.log_class[rows], t.has_class[rows], cfg.air_height_m
         )
 
-    def _apply_report(self, report: PositionReport) -> None:
+    def _apply_report(self, report: PositionReport, taken_over: bool) -> None:
         """A platform's own position (and velocity) updates the track it owns, created on first sight."""
         assert self._frame is not None
-        self._counts["position_reports"] += 1
+        self._state.counts["position_reports"] += 1
         cfg, t = self.config, self._table
         tid = platform_track_id(report.platform_id)
         time_us = to_us(report.time)
@@ -362,8 +531,7 @@ class FusionCore:
         if report.velocity_enu_mps is not None:
             z[3:] = rot @ np.asarray(report.velocity_enu_mps, dtype=float)
         r[3:, 3:] = np.eye(3) * speed_sigma**2
-        row = self._rows().get(tid)
-        taken_over = self._intake.took_over(report)
+        row = self._platform_row(tid)
         if row is not None and taken_over:
             t.x[row], t.p[row] = z, r  # a new owner: restart from its fix rather than filter towards it
             t.time_us[row] = time_us
@@ -381,8 +549,7 @@ class FusionCore:
             row = len(t)
             t.extend(new)
             self._row_of = None
-            self._created.add(tid)
-            self._counts["created"] += 1
+            self._updated.add(tid)
         else:
             one = np.array([row])
             dt = np.maximum(time_us - t.time_us[one], 0) / 1e6
@@ -436,49 +603,46 @@ class FusionCore:
 
     # --- track management and output -------------------------------------------------------------
 
-    def _manage(self, now_us: int) -> None:
-        """Coast tracks without recent updates; drop stale ones and ones whose position is no longer known."""
+    def _expired(self, age: Array) -> NDArray[np.bool_]:
+        """Tracks stale after `age` seconds without an update, tentative ones too old to confirm, and
+        ones whose position is no longer known."""
         t, cfg = self._table, self.config
-        if not len(t):
-            return
-        age = np.maximum(now_us - t.time_us, 0) / 1e6
         stale = age > np.where(t.platform, cfg.platform_delete_after_s, cfg.delete_after_s)
+        young: NDArray[np.bool_] = age + (t.time_us - t.first_us) / 1e6 <= cfg.confirm_within_s
+        unconfirmed = (t.status == TENTATIVE) & ~young
         q = self._noise_density(np.arange(len(t)))
         p = t.p
         horiz = [p[:, i, i] + 2 * age * p[:, i, i + 3] + age**2 * p[:, i + 3, i + 3] + q * age**3 / 3 for i in (0, 1)]
-        lost = np.maximum(*horiz) > cfg.max_position_sigma_m**2
-        drop = stale | lost
-        coast = (t.status == CONFIRMED) & (age > cfg.coast_after_s) & ~drop
-        t.status[coast] = COASTING
-        self._updated.update(t.ids[i] for i in np.flatnonzero(coast).tolist())
-        self._drop(drop)
+        lost: NDArray[np.bool_] = np.maximum(*horiz) > self.config.max_position_sigma_m**2
+        expired: NDArray[np.bool_] = stale | lost | unconfirmed
+        return expired
+
+    def _expire(self, time_us: int) -> None:
+        """Drop, once an observation at `time_us` is applied, the tracks expired by then."""
+        if len(self._table):
+            self._drop(self._expired(np.maximum(time_us - self._table.time_us, 0) / 1e6))
 
     def _drop(self, mask: NDArray[np.bool_]) -> None:
-        if not mask.any():
-            return
-        t = self._table
-        gone = [t.ids[i] for i in np.flatnonzero(mask).tolist()]
-        self._dropped.update(gone)
-        self._counts["dropped"] += len(gone)
-        t.keep(~mask)
-        self._row_of = None
+        if mask.any():
+            self._table.keep(~mask)
+            self._row_of = None
 
-    def _rows(self) -> dict[str, int]:
+    def _platform_row(self, track_id: str) -> int | None:
         if self._row_of is None:
-            self._row_of = {tid: i for i, tid in enumerate(self._table.ids)}
-        return self._row_of
+            self._row_of = {tid: row for row, tid in enumerate(self._table.ids)}
+        return self._row_of.get(track_id)
 
     def _noise_density(self, rows: Rows) -> Array:
-        """Process-noise density per track: air tracks manoeuvre harder than land ones."""
-        cfg = self.config
-        air = self._table.environment[rows] == identity.AIR
-        return np.where(air, cfg.air_accel_sigma_mps2, cfg.accel_sigma_mps2) ** 2
+        """Process-noise density per track: the steady one, scaled by what the track's innovations said."""
+        q: Array = self.config.accel_sigma_mps2**2 * np.exp(self._table.noise[rows])
+        return q
 
-    def _build(self, rows: Rows) -> list[Track]:
-        """Schema Tracks for the given rows; velocities and covariances go back into each track's local ENU."""
-        if rows.size == 0 or self._frame is None:
+    def _build(self, ids: list[str]) -> list[Track]:
+        """Schema Tracks of shown tracks; velocities and covariances go back into each track's local ENU."""
+        if not ids or self._frame is None:
             return []
         t, cfg = self._table, self.config
+        rows = np.array([self._shown[i] for i in ids], dtype=np.intp)
         lat, lon, hae = self._frame.to_geodetic(t.x[rows, :3])
         rot = self._frame.from_local(lat, lon)
         rot_t = np.swapaxes(rot, 1, 2)
@@ -500,7 +664,7 @@ class FusionCore:
             out.append(
                 Track(
                     track_id=t.ids[row],
-                    status=STATUSES[t.status[row]],
+                    status=STATUSES[self._shown_status[t.ids[row]]],
                     position=GeoPoint(lat=float(lat[k]), lon=float(lon[k]), hae_m=float(hae[k])),
                     velocity_enu_mps=tuple(vel[k].tolist()),
                     position_cov_enu_m2=tuple(map(tuple, pos_cov[k].tolist())),
@@ -528,6 +692,7 @@ def _innovations(scan: Scan, xp: Array, dets: Rows) -> tuple[Array, Array, Array
     """Innovations (K, 3), measurement Jacobians (K, 3, 6) and noise (K, 3, 3) of predicted states vs detections.
 
     Polar rows use the EKF linearisation in the sensor's own ENU frame; geolocated rows are linear.
+    Rows without a measured height (or elevation) leave that coordinate out.
     """
     k = dets.size
     y = np.empty((k, 3))
@@ -543,17 +708,14 @@ def _innovations(scan: Scan, xp: Array, dets: Rows) -> tuple[Array, Array, Array
     geo = ~polar
     y[geo] = scan.z[dets[geo]] - xp[geo, :3]
     h[geo, :, :3] = np.eye(3)
-    return y, h, scan.r[dets]
-
-
-def _within_reach(scan: Scan, pos: Array) -> NDArray[np.bool_]:
-    """Which positions a polar scan could have seen: no farther from the sensor than its farthest plot.
-
-    A tentative track inside that range that the scan did not update counts a miss, whichever
-    sensor started it; geolocating scans say nothing about where they did not look.
-    """
-    if not scan.polar.any():
-        return np.zeros(pos.shape[0], dtype=bool)
-    farthest = float(scan.z[scan.polar, 0].max())
-    seen: NDArray[np.bool_] = np.linalg.norm(pos - scan.sensor_pos, axis=1) <= farthest
-    return seen
+    r = scan.r[dets]
+    # An unmeasured third coordinate: a zero row of H with a zero innovation and unit noise carries
+    # no information, and the gate and the update ignore it exactly.
+    flat = scan.no_height[dets]
+    if flat.any():
+        y[flat, 2] = 0.0
+        h[flat, 2] = 0.0
+        r = r.copy()
+        r[flat, 2, :] = r[flat, :, 2] = 0.0
+        r[flat, 2, 2] = 1.0
+    return y, h, r

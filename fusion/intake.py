@@ -1,12 +1,12 @@
-"""The door of the fusion core: judges each observation on arrival and holds it in the reorder window.
+"""The door of the fusion core: judges each observation on arrival.
 
-Every rejection is decided here, once, with a reason (duplicate, future, late, absurd), so the
-filters downstream only ever see observations they can apply in time order.
+Every rejection is decided here, once, with a reason (duplicate, future, late, absurd). Nothing is
+held back: an accepted observation goes straight to the core, which applies it in its time order
+(see `FusionCore`). Late means older than the horizon behind the receiver's clock, and nothing else.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -73,59 +73,45 @@ class _Challenge:
 
 
 class Intake:
-    """Duplicate memory, time checks, the absurd-jump check and the reorder buffer."""
+    """Duplicate memory, time checks and the absurd-jump check."""
 
     def __init__(self, config: FusionConfig) -> None:
         self._config = config
         self._seen: OrderedDict[tuple[str, str], int] = OrderedDict()
         """(source id, msg id) -> observation time, in arrival order; bounded by `dedup_capacity` and
-        by time: what falls `_DEDUP_HORIZON_US` behind the watermark is forgotten."""
+        by time: what falls `_DEDUP_HORIZON_US` behind the late floor is forgotten."""
         self._fixes: dict[str, _Fix] = {}
         self._challenges: dict[str, _Challenge] = {}
         self._takeovers: set[tuple[str, str]] = set()
-        self._heap: list[tuple[int, int, Observation]] = []
-        self._arrivals = 0
-        self.watermark_us: int | None = None
-        """Observations up to this time have been applied; one stamped earlier arrives late (one stamped
-        exactly at it is still in order: observations of the same instant carry no order)."""
+        self.floor_us: int | None = None
+        """The receiver's clock minus the horizon, never moving back: an observation stamped earlier is
+        late (the core keeps no checkpoint to apply it from)."""
         self.counts: dict[VerdictKind, int] = dict.fromkeys(VerdictKind, 0)
 
     def admit(self, obs: Observation, now_us: int | None) -> Verdict:
-        """Judge one observation; if accepted, hold it until `release` passes its time."""
+        """Judge one observation against the receiver's clock `now_us` (None: no time check yet)."""
+        if now_us is not None:
+            floor = now_us - round(self._config.horizon_s * 1e6)
+            self.floor_us = floor if self.floor_us is None else max(self.floor_us, floor)
+            forget = self.floor_us - _DEDUP_HORIZON_US
+            while self._seen and next(iter(self._seen.values())) < forget:
+                self._seen.popitem(last=False)
         verdict = self._judge(obs, now_us)
         self.counts[verdict.kind] += 1
         if verdict.accepted:
             self._seen[(obs.source.id, obs.msg_id)] = to_us(obs.time)
             if len(self._seen) > self._config.dedup_capacity:
                 self._seen.popitem(last=False)
-            heapq.heappush(self._heap, (to_us(obs.time), self._arrivals, obs))
-            self._arrivals += 1
         return verdict
 
-    def release(self, cutoff_us: int) -> list[Observation]:
-        """Every held observation stamped at or before `cutoff_us`, in time order (ties: arrival order)."""
-        out = []
-        while self._heap and self._heap[0][0] <= cutoff_us:
-            out.append(heapq.heappop(self._heap)[2])
-        if self.watermark_us is None or cutoff_us > self.watermark_us:
-            self.watermark_us = cutoff_us
-        horizon = self.watermark_us - _DEDUP_HORIZON_US
-        while self._seen and next(iter(self._seen.values())) < horizon:
-            self._seen.popitem(last=False)
-        return out
-
     def took_over(self, report: PositionReport) -> bool:
-        """Whether `report` took its platform over (the track must restart from it, not be filtered
-        towards it); answered once, when the core applies the report."""
+        """Whether `report`, just admitted, took its platform over (the track must restart from it,
+        not be filtered towards it); answered once, and the core keeps the answer with the report."""
         key = (report.source.id, report.msg_id)
         if key in self._takeovers:
             self._takeovers.remove(key)
             return True
         return False
-
-    @property
-    def pending(self) -> int:
-        return len(self._heap)
 
     @property
     def remembered(self) -> int:
@@ -139,10 +125,8 @@ class Intake:
         limit = self._config.max_future_s * 1e6
         if now_us is not None and t_us - now_us > limit:
             return Verdict(VerdictKind.FUTURE, f"stamped {(t_us - now_us) / 1e6:.3f} s after now")
-        if self.watermark_us is not None and t_us < self.watermark_us:
-            return Verdict(
-                VerdictKind.LATE, f"stamped {(self.watermark_us - t_us) / 1e6:.3f} s before the applied picture"
-            )
+        if self.floor_us is not None and t_us < self.floor_us:
+            return Verdict(VerdictKind.LATE, f"stamped {(self.floor_us - t_us) / 1e6:.3f} s before the horizon")
         if isinstance(obs, PositionReport):
             return self._judge_jump(obs, t_us)
         return Verdict(VerdictKind.ACCEPTED)

@@ -2,9 +2,10 @@
 --offline`, `rampart eval`, tests (`replay("smoke.rec")`) and benchmarks.
 
 The recording's receive times stand in for the service's clock: before each record the picture is
-advanced to that record's time (in steps of the config's `tick_s`, as the live service ticks), observations go
-into the core, and a snapshot is taken whenever ground truth arrives, so every truth frame has the
-picture of the same instant beside it.
+advanced to that record's time (in steps of the config's `tick_s`, as the live service ticks),
+observations go into the core (late, as live, only beyond the horizon behind that clock), and a
+snapshot is taken whenever ground truth arrives, so every truth frame has the picture of the same
+instant beside it.
 """
 
 from __future__ import annotations
@@ -54,8 +55,9 @@ class OfflineFusion:
         self, messages: Iterable[RecordedMessage], snapshot_every_s: float | None = None
     ) -> Iterator[PictureSnapshot | GroundTruth]:
         """Yield a snapshot and then the truth frame at each truth record (and a snapshot every
-        `snapshot_every_s` of recording time if given); a final snapshot once the window drains."""
+        `snapshot_every_s` of recording time if given); a final snapshot at the last record's time."""
         clock: datetime | None = None
+        now: datetime | None = None
         next_snapshot: datetime | None = None
         for record in messages:
             now = datetime.fromtimestamp(record.time_us / 1e6, UTC)
@@ -75,10 +77,9 @@ class OfflineFusion:
                 self.feed.step(now)
                 yield self.feed.snapshot(now)
                 next_snapshot = now + timedelta(seconds=snapshot_every_s)
-        if clock is not None:
-            final = clock + timedelta(seconds=self.config.reorder_window_s) + self.tick
-            self.feed.step(final)
-            yield self.feed.snapshot(final)
+        if now is not None:
+            self.feed.step(now)
+            yield self.feed.snapshot(now)
 
     def _decode(self, record: RecordedMessage) -> Envelope | None:
         """A recorded observation or truth frame; anything else (node states, an old picture) is

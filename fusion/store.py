@@ -45,11 +45,16 @@ class TrackTable:
     time_us: NDArray[np.int64] = field(default_factory=lambda: _i(0, np.int64))
     """Time of the state, which is also the time of the last update."""
     first_us: NDArray[np.int64] = field(default_factory=lambda: _i(0, np.int64))
+    changed_us: NDArray[np.int64] = field(default_factory=lambda: _i(0, np.int64))
+    """Time of the last observation that changed the track in any way (state, sources, identity)."""
     status: NDArray[np.int8] = field(default_factory=lambda: _i(0, np.int8))
     hits: NDArray[np.int32] = field(default_factory=lambda: _i(0, np.int32))
     misses: NDArray[np.int32] = field(default_factory=lambda: _i(0, np.int32))
-    origin_sensor: NDArray[np.int32] = field(default_factory=lambda: _i(0, np.int32))
-    """Index of the sensor that started a tentative track: its later scans are the M-of-N chances."""
+    noise: NDArray[np.float64] = field(default_factory=lambda: _f(0))
+    """Log of the track's process-noise density over the steady one: raised by large innovations."""
+    score: NDArray[np.float64] = field(default_factory=lambda: _f(0))
+    """Log-odds that the track is a real object: up with each detection, down with each miss where
+    a sensor looked."""
     platform: NDArray[np.bool_] = field(default_factory=lambda: _i(0, np.bool_))
     environment: NDArray[np.int8] = field(default_factory=lambda: _i(0, np.int8))
     log_class: NDArray[np.float64] = field(default_factory=lambda: _f(0, len(CLASSES)))
@@ -69,10 +74,12 @@ class TrackTable:
             p=_f(n, DIM, DIM),
             time_us=_i(n, np.int64),
             first_us=_i(n, np.int64),
+            changed_us=_i(n, np.int64),
             status=_i(n, np.int8, TENTATIVE),
             hits=_i(n, np.int32),
             misses=_i(n, np.int32),
-            origin_sensor=_i(n, np.int32, -1),
+            noise=_f(n),
+            score=_f(n),
             platform=_i(n, np.bool_),
             environment=_i(n, np.int8, LAND),
             log_class=np.full((n, len(CLASSES)), -np.log(len(CLASSES))),
@@ -94,6 +101,15 @@ class TrackTable:
             mine, theirs = getattr(self, f.name), getattr(other, f.name)
             setattr(self, f.name, mine + theirs if isinstance(mine, list) else np.concatenate([mine, theirs]))
 
+    def copy(self) -> TrackTable:
+        """An independent copy (the source maps too), for a checkpoint."""
+        new = TrackTable()
+        for f in fields(self):
+            column = getattr(self, f.name)
+            setattr(new, f.name, list(column) if isinstance(column, list) else column.copy())
+        new.sources = [dict(s) for s in self.sources]
+        return new
+
     def keep(self, mask: NDArray[np.bool_]) -> None:
         """Drop the rows where mask is False."""
         rows = np.flatnonzero(mask).tolist()
@@ -105,5 +121,6 @@ class TrackTable:
         """Record a source's contribution, keeping only the most recent MAX_SOURCES_PER_TRACK sources."""
         sources = self.sources[row]
         sources[source_id] = (kind, time_us)
+        self.changed_us[row] = max(int(self.changed_us[row]), time_us)
         if len(sources) > MAX_SOURCES_PER_TRACK:
             del sources[min(sources, key=lambda s: (sources[s][1], s))]

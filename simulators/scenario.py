@@ -369,7 +369,12 @@ def builtin_names() -> list[str]:
 
 
 def load_scenario(name_or_path: str) -> Scenario:
-    """Load a built-in scenario by name (e.g. "smoke") or a scenario file by path (ending in .toml)."""
+    """Load a built-in scenario by name (e.g. "smoke"), a benchmark family member by name
+    (`family-100-2`, see `simulators.family`) or a scenario file by path (ending in .toml)."""
+    from simulators import family
+
+    if family.is_family(name_or_path):
+        return family.family_scenario(name_or_path)
     if name_or_path.endswith(".toml") or "/" in name_or_path:
         path, shown = Path(name_or_path), name_or_path
     else:

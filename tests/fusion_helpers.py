@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from bus.schema import (
     BoundingBox,
+    Coverage,
     Detection,
     Disposition,
     Environment,
@@ -21,6 +22,7 @@ from bus.schema import (
     ObjectClass,
     PolarMeasurement,
     PositionReport,
+    Sector,
     SensorReading,
     Source,
     SourceKind,
@@ -92,23 +94,43 @@ def geo_measurement(target: ENU, rng: np.random.Generator | None = None, sigma: 
     )
 
 
-def radar_scan(source_id: str, seconds: float, sensor: ENU, detections: Iterable[Detection]) -> SensorReading:
+def radar_scan(
+    source_id: str,
+    seconds: float,
+    sensor: ENU,
+    detections: Iterable[Detection],
+    looked_m: float | None = None,
+    sector_deg: tuple[float, float] = (0.0, 0.0),
+) -> SensorReading:
+    """A radar scan; with `looked_m` it covered the sector (clockwise, equal: all round) to that range."""
+    coverage = None
+    if looked_m is not None:
+        first, last = sector_deg
+        coverage = Coverage(sector=Sector(bearing_from_deg=first, bearing_to_deg=last, max_range_m=looked_m))
     return SensorReading(
         msg_id=_msg_id(),
         source=Source(id=source_id, kind=SourceKind.SENSOR),
         time=at(seconds),
         sensor_position=geo(sensor),
+        coverage=coverage,
         detections=list(detections),
     )
 
 
-def geo_scan(source_id: str, seconds: float, detections: Iterable[Detection]) -> SensorReading:
-    """A sensor scan of geolocated detections (sensor position irrelevant)."""
+def geo_scan(
+    source_id: str, seconds: float, detections: Iterable[Detection], looked_m: float | None = None
+) -> SensorReading:
+    """A sensor scan of geolocated detections from ORIGIN; with `looked_m` it covered all round to that
+    range (misses count there), else it reports contacts only."""
+    coverage = None
+    if looked_m is not None:
+        coverage = Coverage(sector=Sector(bearing_from_deg=0.0, bearing_to_deg=0.0, max_range_m=looked_m))
     return SensorReading(
         msg_id=_msg_id(),
         source=Source(id=source_id, kind=SourceKind.SENSOR),
         time=at(seconds),
         sensor_position=ORIGIN,
+        coverage=coverage,
         detections=list(detections),
     )
 
@@ -169,7 +191,7 @@ def position_report(
 
 
 def feed(core: FusionCore, observations: Iterable[PositionReport | SensorReading | VideoMetadata]) -> None:
-    """Ingest each observation and advance to its time plus the reorder window (the live shell's rhythm)."""
+    """Ingest each observation and advance to its time (the live shell's rhythm)."""
     for obs in observations:
         assert core.ingest(obs).accepted
-        core.advance(obs.time + timedelta(seconds=core.config.reorder_window_s))
+        core.advance(obs.time)

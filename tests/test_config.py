@@ -22,7 +22,7 @@ from tests.recordings import DATA
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "fusion.toml"
 KNOWN = ", ".join(field.name for field in dataclasses.fields(FusionConfig))
-TUNED = "[fusion]\ntick_s = 0.1\nreorder_window_s = 0.4\nconfirm_m = 2\norigin = { lat = 54.43, lon = 10.21 }\n"
+TUNED = "[fusion]\ntick_s = 0.1\nhorizon_s = 4.0\nconfirm_m = 2\norigin = { lat = 54.43, lon = 10.21 }\n"
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -45,7 +45,7 @@ def test_the_example_file_holds_every_setting_at_its_default() -> None:
 
 def test_settings_round_trip_as_a_plain_dict(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, TUNED))
-    assert (config.tick_s, config.reorder_window_s, config.confirm_m) == (0.1, 0.4, 2)
+    assert (config.tick_s, config.horizon_s, config.confirm_m) == (0.1, 4.0, 2)
     assert from_settings(settings(config)) == config
     assert from_settings(settings(FusionConfig())) == FusionConfig()
 
@@ -76,7 +76,7 @@ def test_an_unknown_key_is_refused_with_its_name_and_the_file(tmp_path, capsys, 
         ("[fusion]\nconfirm_n = 5.0\n", "fusion.confirm_n: expected an integer, got 5.0"),
         ("[fusion]\ngate_probability = true\n", "fusion.gate_probability: expected a number, got True"),
         ("[fusion]\ntick_s = 0\n", "fusion.tick_s: 0.0 is not positive"),
-        ("[fusion]\nreorder_window_s = -0.1\n", "fusion.reorder_window_s: -0.1 is negative"),
+        ("[fusion]\nhorizon_s = -0.1\n", "fusion.horizon_s: -0.1 is negative"),
         ("[fusion]\ndelete_after_s = nan\n", "fusion.delete_after_s: nan is not a finite number"),
         ("[fusion]\nconfirm_m = 6\n", "fusion.confirm_m: 6 is more than confirm_n (5)"),
         ("[fusion]\norigin = { lat = 95.0, lon = 10.0 }\n", "fusion.origin.lat: 95.0 is not in [-90, 90]"),

@@ -1,43 +1,79 @@
-"""Time and trust at the door: reorder window, late, future, duplicate and absurd observations."""
+"""Time and trust at the door: arrival order, late, future, duplicate and absurd observations."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from bus.schema import Detection, GeoMeasurement
-from fusion import FusionCore, VerdictKind
+from bus import codec, topics
+from bus.recording import open_recording
+from bus.schema import Detection, GeoMeasurement, Observation
+from fusion import FusionConfig, FusionCore, VerdictKind
+from fusion.intake import from_us, to_us
 from tests.fusion_helpers import at, config, enu, feed, geo, geo_detection, geo_scan, position_report
+from tests.recordings import DATA
 
 
-def test_observations_within_the_window_are_applied_in_time_order() -> None:
-    scans = [geo_scan("eo", k * 0.1, [geo_detection((10.0 * k, 0.0, 0.0), sigma=2.0)]) for k in range(5)]
-    in_order, shuffled = FusionCore(config()), FusionCore(config())
-    for scan in scans:
-        in_order.ingest(scan)
-    for i in (3, 0, 4, 2, 1):
-        shuffled.ingest(scans[i])
-    for core in (in_order, shuffled):
-        change = core.advance(at(0.4 + 0.5))
-        assert change.applied == 5
-    assert [t.model_dump_json() for t in in_order.tracks()] == [t.model_dump_json() for t in shuffled.tracks()]
+def _smoke_observations() -> list[tuple[int, Observation]]:
+    """The smoke recording's observations with their receive times (µs)."""
+    out = []
+    for record in open_recording(DATA / "smoke.rec"):
+        if topics.parse(record.topic).kind is topics.Kind.OBSERVATION:
+            message = codec.decode_on_topic(record.topic, record.payload, record.content_type)
+            assert isinstance(message, Observation)
+            out.append((record.time_us, message))
+    return out
 
 
-def test_nothing_is_applied_before_the_window_passes() -> None:
-    core = FusionCore(config(reorder_window_s=0.5))
-    core.ingest(geo_scan("eo", 1.0, [geo_detection((0.0, 0.0, 0.0))]))
-    assert core.advance(at(1.4)).applied == 0
-    assert core.figures.pending == 1
-    assert core.advance(at(1.5)).created == ("T000001",)
+def _picture(arrivals: list[tuple[int, Observation]], end_us: int) -> list[str]:
+    """Feed arrivals in the given order, advancing after each one (the live shell's rhythm); the picture at the end."""
+    core = FusionCore(FusionConfig())
+    for time_us, obs in arrivals:
+        assert core.ingest(obs, now=from_us(time_us)).accepted
+        core.advance(from_us(time_us))
+    core.advance(from_us(end_us))
+    assert core.figures.late == 0
+    return [t.model_dump_json() for t in core.tracks()]
 
 
-def test_late_observation_is_counted_and_not_applied() -> None:
+def test_the_picture_does_not_depend_on_arrival_order_within_the_horizon() -> None:
+    rng = np.random.default_rng(3)
+    in_time_order = sorted(((to_us(o.time), o) for _, o in _smoke_observations()), key=lambda a: a[0])
+    # Each observation delayed by up to 2 s: arrivals far out of time order, across sources and within one.
+    shuffled = sorted(((t + int(rng.uniform(0, 2e6)), o) for t, o in in_time_order), key=lambda a: a[0])
+    assert [o.msg_id for _, o in shuffled] != [o.msg_id for _, o in in_time_order]
+    end = shuffled[-1][0]
+    expected = _picture(in_time_order, end)
+    assert len(expected) >= 3
+    assert _picture(shuffled, end) == expected
+
+
+def test_an_observation_is_applied_as_soon_as_it_arrives() -> None:
     core = FusionCore(config())
-    feed(core, [geo_scan("eo", k, [geo_detection((0.0, 0.0, 0.0))]) for k in range(3)])
+    core.ingest(geo_scan("eo", 1.0, [geo_detection((0.0, 0.0, 0.0))]))
+    change = core.advance(at(1.0))
+    assert change.applied == 1 and change.created == ("T000001",)
+
+
+def test_a_late_arrival_inside_the_horizon_is_reprocessed_in_time_order() -> None:
+    scans = [geo_scan("eo", k * 0.5, [geo_detection((5.0 * k, 0.0, 0.0), sigma=2.0)]) for k in range(8)]
+    in_order, late = FusionCore(config()), FusionCore(config())
+    feed(in_order, scans)
+    feed(late, [s for k, s in enumerate(scans) if k != 2])
+    assert late.ingest(scans[2], now=at(3.5)).accepted
+    assert late.advance(at(3.5)).applied == 1
+    assert late.figures.rewinds == 1 and late.figures.late == 0
+    in_order.advance(at(3.5))
+    assert [t.model_dump_json() for t in in_order.tracks()] == [t.model_dump_json() for t in late.tracks()]
+
+
+def test_an_observation_beyond_the_horizon_is_late_and_not_applied() -> None:
+    core = FusionCore(config(horizon_s=5.0))
+    feed(core, [geo_scan("eo", k, [geo_detection((0.0, 0.0, 0.0))]) for k in range(8)])
     before = [t.model_dump_json() for t in core.tracks()]
-    verdict = core.ingest(geo_scan("eo", 1.5, [geo_detection((30.0, 0.0, 0.0))]))
-    assert verdict.kind is VerdictKind.LATE and "before the applied picture" in verdict.reason
-    assert core.advance(at(3)).applied == 0
+    verdict = core.ingest(geo_scan("eo", 1.5, [geo_detection((30.0, 0.0, 0.0))]), now=at(7))
+    assert verdict.kind is VerdictKind.LATE and "before the horizon" in verdict.reason
+    assert core.advance(at(7)).applied == 0
     assert [t.model_dump_json() for t in core.tracks()] == before
     assert core.figures.late == 1
 

@@ -17,7 +17,7 @@ from fusion import FusionConfig
 from nodes.fusion import FusionService
 from tests.bus_helpers import client
 
-FAST_AGEING = FusionConfig(reorder_window_s=0.1, delete_after_s=3.0, platform_delete_after_s=3.0)
+FAST_AGEING = FusionConfig(delete_after_s=3.0, platform_delete_after_s=3.0)
 
 
 def test_simulator_to_fusion_to_two_vehicles_one_late(rampart_own_broker) -> None:

@@ -119,15 +119,51 @@ def test_m_of_n_confirmation_coasting_and_deletion() -> None:
 def test_tentative_track_from_one_false_alarm_is_deleted() -> None:
     core = FusionCore(config(confirm_m=3, confirm_n=5))
     real = (0.0, 0.0, 0.0)
-    feed(core, [geo_scan("eo", 0, [geo_detection(real), geo_detection((2000.0, 0.0, 0.0))])])
+    feed(core, [geo_scan("eo", 0, [geo_detection(real), geo_detection((2000.0, 0.0, 0.0))], looked_m=5000)])
     assert [t.track_id for t in core.tracks()] == ["T000001", "T000002"]
     dropped = []
     for k in range(1, 6):
-        core.ingest(geo_scan("eo", k, [geo_detection(real)]))
+        core.ingest(geo_scan("eo", k, [geo_detection(real)], looked_m=5000))
         dropped.append(core.advance(at(k + 0.5)).dropped)
     # Misses at scans 1, 2, 3: the third (N - M + 1) makes confirmation impossible.
     assert dropped == [(), (), ("T000002",), (), ()]
     assert [(t.track_id, t.status) for t in core.tracks()] == [("T000001", TrackStatus.CONFIRMED)]
+
+
+def test_misses_count_only_where_the_sensor_looked() -> None:
+    core = FusionCore(config(confirm_m=3, confirm_n=5))
+    far = (2000.0, 0.0, 0.0)
+    feed(core, [geo_scan("eo", 0, [geo_detection((0.0, 0.0, 0.0)), geo_detection(far)], looked_m=5000)])
+    # Later scans look 1 km around: the far tentative track is outside, so it misses nothing.
+    feed(core, [geo_scan("eo", k, [geo_detection((0.0, 0.0, 0.0))], looked_m=1000) for k in range(1, 6)])
+    assert [t.track_id for t in core.tracks()] == ["T000001", "T000002"]
+
+
+def test_a_one_contact_per_message_source_confirms_within_three_reports() -> None:
+    """An AIS- or TAK-like feed: each message carries one contact and no coverage, and several
+    objects report in turn, so each message "misses" every other object."""
+    core = FusionCore(config(confirm_m=3, confirm_n=5))
+    objects = [(0.0, 0.0, 0.0), (3000.0, 0.0, 0.0), (0.0, 3000.0, 0.0)]
+    reports = [geo_scan("ais", k * 1.0 + i * 0.3, [geo_detection(p)]) for k in range(3) for i, p in enumerate(objects)]
+    feed(core, reports)
+    assert [t.status for t in core.tracks()] == [TrackStatus.CONFIRMED] * 3
+
+
+def test_a_confirmed_track_goes_after_a_few_misses_where_sensors_looked() -> None:
+    core = FusionCore(config(delete_after_s=100.0, coast_after_s=100.0))
+    feed(core, [geo_scan("eo", k, [geo_detection((0.0, 0.0, 0.0))], looked_m=5000) for k in range(10)])
+    assert core.tracks()[0].status is TrackStatus.CONFIRMED
+    # Existence odds capped at 1000:1, each miss x (1 - 0.9): below 1:99 after the fifth miss.
+    for k in range(10, 16):
+        core.ingest(geo_scan("eo", k, [], looked_m=5000))
+        if core.advance(at(k)).dropped:
+            break
+    assert k == 14 and core.tracks() == []
+    # Where nothing looks, the track stays until it is stale.
+    quiet = FusionCore(config(delete_after_s=100.0, coast_after_s=100.0))
+    feed(quiet, [geo_scan("eo", k, [geo_detection((0.0, 0.0, 0.0))], looked_m=5000) for k in range(10)])
+    feed(quiet, [geo_scan("eo", k, [geo_detection((4000.0, 0.0, 0.0))]) for k in range(10, 16)])
+    assert "T000001" in [t.track_id for t in quiet.tracks()]
 
 
 def test_track_dropped_when_its_position_is_no_longer_known() -> None:
@@ -149,9 +185,19 @@ def test_other_radars_covering_a_false_alarm_count_its_misses() -> None:
     feed(core, [radar_scan("radar-a", 0, a, [polar_detection(a, (3000.0, 0.0, 0.0))])])
     dropped = []
     for k in range(3):
-        core.ingest(radar_scan("radar-b", k + 0.5, b, [polar_detection(b, far_target)]))
+        core.ingest(radar_scan("radar-b", k + 0.5, b, [polar_detection(b, far_target)], looked_m=5000))
         dropped.append(core.advance(at(k + 1.0)).dropped)
     assert dropped == [(), (), ("T000001",)]
+
+
+def test_a_radar_counts_no_misses_outside_its_sector() -> None:
+    core = FusionCore(config(confirm_m=3, confirm_n=5))
+    a, b = (0.0, 0.0, 10.0), (500.0, 0.0, 10.0)
+    feed(core, [radar_scan("radar-a", 0, a, [polar_detection(a, (3000.0, 0.0, 0.0))])])
+    # radar-b looks north only (315 to 45 degrees): the tentative track due east is not its business.
+    for k in range(3):
+        feed(core, [radar_scan("radar-b", k + 0.5, b, [], looked_m=5000, sector_deg=(315.0, 45.0))])
+    assert [t.track_id for t in core.tracks()] == ["T000001"]
 
 
 def test_tracks_can_be_built_for_chosen_ids_only() -> None:

@@ -35,7 +35,7 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-FAST_AGEING = FusionConfig(reorder_window_s=0.1, delete_after_s=3.0, platform_delete_after_s=3.0)
+FAST_AGEING = FusionConfig(delete_after_s=3.0, platform_delete_after_s=3.0)
 SHOWS_EACH_ONCE = """ids => ids.every(id =>
     document.querySelectorAll(`.track-symbol[data-track-id="${id}"][data-status="confirmed"]`).length === 1)"""
 HAS_NO_SYMBOL = 'id => document.querySelectorAll(`.track-symbol[data-track-id="${id}"]`).length === 0'

@@ -15,8 +15,7 @@ def test_duplicate_memory_is_a_time_window_not_only_a_count() -> None:
     intake = Intake(config())
     for n in range(6000):  # 10 minutes at 10 a second
         report = position_report("gps-1", n / 10, (float(n), 0.0, 0.0), msg_id=f"m{n}")
-        assert intake.admit(report, None).accepted
-        intake.release(to_us(at(n / 10)) - 200_000)
-    assert intake.remembered <= 61 * 10
+        assert intake.admit(report, to_us(at(n / 10))).accepted
+    assert intake.remembered <= (60 + config().horizon_s + 1) * 10  # 60 s behind the late floor
     again = position_report("gps-1", 599.0, (5990.0, 0.0, 0.0), msg_id="m5990")
     assert intake.admit(again, None).reason.startswith("msg_id m5990")  # recent ones are still known
