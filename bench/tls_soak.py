@@ -4,8 +4,8 @@ Why: paho-mqtt breaks TLS connections when a second thread writes to the socket 
 thread reads ("Protocol error" from Mosquitto; `rampart fusion` was cut in 7 of 8 runs). BusClient
 lets only its network thread touch the socket; this runs long enough to show it.
 
-Certificates come from a throwaway CA (trustme); the scenario restarts every 60 s until the duration
-is up, in this process, against one FusionService that stays connected throughout. Every node's
+Certificates come from a throwaway CA (`nodes.broker.throwaway_tls`); the scenario restarts every
+60 s until the duration is up, in this process, against one FusionService that stays connected throughout. Every node's
 own count of connects and disconnects comes from its retained NodeState (`bus_connects`,
 `bus_disconnects`), watched by a monitor client.
 
@@ -21,26 +21,12 @@ import threading
 import time
 from pathlib import Path
 
-import trustme
-
 from bus import topics
 from bus.client import BrokerConfig, BusClient, Delivery
 from bus.schema import Envelope, NodeState, SourceKind
-from nodes.broker import LocalMosquitto
+from nodes.broker import LocalMosquitto, throwaway_tls
 from nodes.fusion import FusionService
 from nodes.sim import run_live, scenario_for
-
-
-def tls_overrides(directory: Path) -> tuple[dict[str, str], Path]:
-    """Mosquitto settings for a TLS listener with certificates from a fresh CA; and the CA file."""
-    ca = trustme.CA()
-    server = ca.issue_cert("127.0.0.1", "localhost")
-    ca_file, cert_file, key_file = directory / "ca.pem", directory / "server.pem", directory / "server.key"
-    ca.cert_pem.write_to_path(str(ca_file))
-    for pem in server.cert_chain_pems:
-        pem.write_to_path(str(cert_file), append=True)
-    server.private_key_pem.write_to_path(str(key_file))
-    return {"cafile": str(ca_file), "certfile": str(cert_file), "keyfile": str(key_file)}, ca_file
 
 
 def main() -> None:
@@ -59,7 +45,7 @@ def main() -> None:
                 states[message.source.id] = message
 
     with tempfile.TemporaryDirectory(prefix="rampart-tls-soak-") as workdir:
-        overrides, ca_file = tls_overrides(Path(workdir))
+        overrides, ca_file = throwaway_tls(Path(workdir))
         with LocalMosquitto(overrides=overrides) as broker:
             config = BrokerConfig(host="127.0.0.1", port=broker.port, tls=True, ca_file=str(ca_file))
             print(f"TLS broker on 127.0.0.1:{broker.port}; soak for {args.duration:g} s", flush=True)

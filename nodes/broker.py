@@ -149,3 +149,18 @@ def broker_url(given: str | None) -> Iterator[str]:
         return
     with LocalMosquitto() as broker:
         yield broker.url
+
+
+def throwaway_tls(directory: Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost")) -> tuple[dict[str, str], Path]:
+    """A TLS listener's settings for `LocalMosquitto(overrides=...)`, with certificates from a fresh
+    CA written into `directory` (made by the project's own provisioning code); and the CA file the
+    clients must trust. For tests and benchmarks: nothing is kept."""
+    from nodes.security import issue, make_ca, write_certificate, write_key
+
+    ca = make_ca("Rampart throwaway CA", days=1)
+    certificate, key = issue(ca, "mosquitto", server_hosts=hosts, days=1)
+    ca_file, cert_file, key_file = directory / "ca.pem", directory / "server.pem", directory / "server.key"
+    write_certificate(ca_file, ca.certificate)
+    write_certificate(cert_file, certificate)
+    write_key(key_file, key)
+    return {"cafile": str(ca_file), "certfile": str(cert_file), "keyfile": str(key_file)}, ca_file

@@ -11,11 +11,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import trustme
-
 from bus.client import BrokerConfig, BusClient, Delivery
 from bus.schema import Envelope, SourceKind
-from nodes.broker import LocalMosquitto
+from nodes.broker import LocalMosquitto, throwaway_tls
 
 _ids = itertools.count()
 
@@ -71,13 +69,6 @@ class Collector:
 def tls_mosquitto(directory: Path, **overrides: str) -> Iterator[BrokerConfig]:
     """A local Mosquitto with a TLS listener only, certificates made here by a throwaway CA; yields
     the client config that trusts it."""
-    ca = trustme.CA()
-    server = ca.issue_cert("127.0.0.1", "localhost")
-    ca_file, cert_file, key_file = directory / "ca.pem", directory / "server.pem", directory / "server.key"
-    ca.cert_pem.write_to_path(str(ca_file))
-    for pem in server.cert_chain_pems:
-        pem.write_to_path(str(cert_file), append=True)
-    server.private_key_pem.write_to_path(str(key_file))
-    tls = {"cafile": str(ca_file), "certfile": str(cert_file), "keyfile": str(key_file)}
+    tls, ca_file = throwaway_tls(directory)
     with LocalMosquitto(overrides={**tls, **overrides}) as broker:
         yield BrokerConfig(host="127.0.0.1", port=broker.port, tls=True, ca_file=str(ca_file))

@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,12 +46,14 @@ class Beacon(Adapter[int]):
         )
 
 
-def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
+def saved_since(path: Path, moment: float, timeout_s: float) -> bool:
+    """Whether the broker's autosave wrote `path` after `moment`: a file gives no event to wait on,
+    so this looks every 50 ms until it has or the timeout passes."""
     deadline = time.monotonic() + timeout_s
-    while not condition():
+    while not (path.exists() and path.stat().st_mtime > moment):
         if time.monotonic() > deadline:
             return False
-        time.sleep(0.05)  # polling a condition (a file, counters), not a fixed wait
+        time.sleep(0.05)
     return True
 
 
@@ -61,11 +64,18 @@ def test_a_broker_killed_for_5_s_mid_run_loses_no_observation(rampart_own_broker
     config = BrokerConfig.from_url(broker.url)
     fusion = FusionService(config)
     received: defaultdict[str, set[str]] = defaultdict(set)
+    arrived = threading.Condition()
     ingest = fusion.core.ingest
 
     def counting(observation: Observation, now: datetime | None = None) -> Verdict:
-        received[observation.source.id].add(observation.msg_id)
+        with arrived:
+            received[observation.source.id].add(observation.msg_id)
+            arrived.notify_all()
         return ingest(observation, now)
+
+    def wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
+        with arrived:
+            return arrived.wait_for(condition, timeout_s)
 
     monkeypatch.setattr(fusion.core, "ingest", counting)
     adapters = [Beacon(unique("beacon"), config) for _ in range(3)]
@@ -95,9 +105,7 @@ def test_a_broker_killed_for_5_s_mid_run_loses_no_observation(rampart_own_broker
         driver.start()
         try:
             # The broker has saved the fusion's session since it subscribed, and traffic flows.
-            assert wait_until(
-                lambda: broker.persistence_file.exists() and broker.persistence_file.stat().st_mtime > subscribed, 10.0
-            )
+            assert saved_since(broker.persistence_file, subscribed, 10.0)
             assert wait_until(lambda: all(len(received[a.source.id]) >= 25 for a in adapters), 10.0)
             broker.kill()
             killed = [len(received[a.source.id]) for a in adapters]
