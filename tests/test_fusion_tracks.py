@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import numpy as np
 
-from bus.schema import Disposition, Environment, ObjectClass, Observation, SourceKind, TrackStatus
+from bus.schema import Disposition, Environment, ObjectClass, Observation, PositionReport, SourceKind, TrackStatus
 from fusion import FusionCore
 from tests.fusion_helpers import (
     at,
@@ -100,19 +100,22 @@ def test_a_run_of_position_reports_ends_where_applying_them_one_by_one_ends() ->
         radar_scan("radar", k, radar, [polar_detection(radar, _drone(k), rng)]) for k in range(3)
     ]
     observations.append(geo_scan("eo", 0.1, [geo_detection((3000.0, 3000.0, 0.0))]))  # never seen again
-    parked = {"velocity": (0.0, 0.0, 0.0), "environment": Environment.LAND}  # its track stays precise while silent
-    observations.append(position_report("straggler", 0.5, (-500.0, 0.0, 0.0), **parked))
+
+    def straggler(seconds: float) -> PositionReport:  # reports a velocity: its track stays precise while silent
+        return position_report("straggler", seconds, (-500.0, 0.0, 0.0), (0.0, 0.0, 0.0), environment=Environment.LAND)
+
+    observations.append(straggler(0.5))
     for step in range(120):
         seconds = 3.0 + 0.25 * step
         if seconds >= 30.5:  # silent for longer than platform_delete_after_s from the middle of a run on
-            observations.append(position_report("straggler", seconds + 0.02, (-500.0, 0.0, 0.0), **parked))
+            observations.append(straggler(seconds + 0.02))
         for n in range(12):
             moving = n % 2 == 0
             observations.append(
                 position_report(
                     f"ifv-{n}",
                     seconds + 0.001 * n,
-                    np.array([100.0 * n + 5.0 * seconds, 200.0, 0.0]) + rng.normal(0.0, 2.0, 3),
+                    (100.0 * n + 5.0 * seconds + rng.normal(0.0, 2.0), 200.0 + rng.normal(0.0, 2.0), 0.0),
                     velocity=(5.0, 0.0, 0.0) if moving else None,
                     environment=Environment.LAND if n % 3 else Environment.UNKNOWN,
                 )
@@ -129,7 +132,8 @@ def test_a_run_of_position_reports_ends_where_applying_them_one_by_one_ends() ->
     assert one_by_one.figures.tracks_dropped == 2  # the alarm and the radar track; the straggler came back at once
     picture = [t.model_dump_json() for t in at_once.tracks()]
     assert len(picture) == 14
-    assert at_once.track("P-straggler").first_seen > at(30.5)
+    straggler_track = at_once.track("P-straggler")
+    assert straggler_track is not None and straggler_track.first_seen > at(30.5)
     assert picture == [t.model_dump_json() for t in one_by_one.tracks()]
 
 
