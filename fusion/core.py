@@ -705,28 +705,41 @@ class FusionCore:
         pos_cov = 0.5 * (pos_cov + np.swapaxes(pos_cov, 1, 2))
         vel_cov = 0.5 * (vel_cov + np.swapaxes(vel_cov, 1, 2))
         post = np.exp(t.log_class[rows])
+        best = np.argmax(post, axis=1)
+        stale_us = np.where(t.platform[rows], cfg.platform_delete_after_s, cfg.delete_after_s) * 1e6
+        columns = zip(
+            rows.tolist(),
+            lat.tolist(),
+            lon.tolist(),
+            hae.tolist(),
+            vel.tolist(),
+            pos_cov.tolist(),
+            vel_cov.tolist(),
+            post.tolist(),
+            best.tolist(),
+            np.round(stale_us).astype(np.int64).tolist(),
+            strict=True,
+        )
         out = []
-        for k, row in enumerate(rows.tolist()):
+        for row, lat_k, lon_k, hae_k, vel_k, pos_cov_k, vel_cov_k, post_k, best_k, stale_k in columns:
             disposition = identity.DISPOSITIONS[t.disposition[row]]
             environment = identity.ENVIRONMENTS[t.environment[row]]
             has_class = bool(t.has_class[row])
-            best = int(np.argmax(post[k]))
-            stale_s = cfg.platform_delete_after_s if t.platform[row] else cfg.delete_after_s
             updated_us = int(t.time_us[row])
             sources = t.sources[row]
             out.append(
                 Track(
                     track_id=t.ids[row],
                     status=STATUSES[self._shown_status[t.ids[row]]],
-                    position=GeoPoint(lat=float(lat[k]), lon=float(lon[k]), hae_m=float(hae[k])),
-                    velocity_enu_mps=tuple(vel[k].tolist()),
-                    position_cov_enu_m2=tuple(map(tuple, pos_cov[k].tolist())),
-                    velocity_cov_enu_m2s2=tuple(map(tuple, vel_cov[k].tolist())),
+                    position=GeoPoint(lat=lat_k, lon=lon_k, hae_m=hae_k),
+                    velocity_enu_mps=tuple(vel_k),
+                    position_cov_enu_m2=tuple(map(tuple, pos_cov_k)),
+                    velocity_cov_enu_m2s2=tuple(map(tuple, vel_cov_k)),
                     disposition=disposition,
                     environment=environment,
-                    class_probabilities=dict(zip(identity.CLASSES, post[k].tolist(), strict=True)) if has_class else {},
-                    classification=identity.CLASSES[best] if has_class else None,
-                    classification_confidence=float(post[k, best]) if has_class else 0.0,
+                    class_probabilities=dict(zip(identity.CLASSES, post_k, strict=True)) if has_class else {},
+                    classification=identity.CLASSES[best_k] if has_class else None,
+                    classification_confidence=post_k[best_k] if has_class else 0.0,
                     cot_type=identity.cot_type(disposition, environment),
                     platform_id=t.platform_ids[row],
                     sources=[
@@ -735,7 +748,7 @@ class FusionCore:
                     ],
                     first_seen=from_us(int(t.first_us[row])),
                     updated=from_us(updated_us),
-                    stale_at=from_us(updated_us + round(stale_s * 1e6)),
+                    stale_at=from_us(updated_us + stale_k),
                 )
             )
         return out
