@@ -21,7 +21,7 @@ from datetime import datetime
 
 import numpy as np
 
-from bus import topics
+from bus import codec, topics
 from bus.client import PERSISTENT_SESSION_S, BrokerConfig, BusClient, Delivery
 from bus.schema import Envelope, Observation, PictureSnapshot, SourceKind, TrackUpdate, utc_now
 from fusion import FusionConfig, FusionCore, VerdictKind, resume
@@ -117,7 +117,7 @@ class FusionService:
         self.feed = PictureFeed(self.core, self.client.source, self.client.session, epoch=self.client.session)
         self.clock = PictureClock(max_lead_s=self.core.config.max_future_s)
         self.verdicts: Counter[str] = Counter(dict.fromkeys(VerdictKind, 0))  # read by the figures' thread
-        self._arrivals: deque[tuple[Observation, float]] = deque()
+        self._arrivals: deque[tuple[Observation, Delivery]] = deque()
         self._handover = threading.Condition()
         self._pending: list[float] = []
         self._snapshot_period_s = 1.0 / snapshot_rate_hz
@@ -153,7 +153,7 @@ class FusionService:
             return  # the topic's kind already guarantees an observation
         with self._handover:
             self._handover.wait_for(lambda: len(self._arrivals) < HANDOVER_SIZE or self._stopping.is_set())
-            self._arrivals.append((message, delivery.received_at))
+            self._arrivals.append((message, delivery))
             self._handover.notify_all()
 
     def _judge_arrivals(self, now: datetime) -> None:
@@ -162,13 +162,17 @@ class FusionService:
             arrivals = list(self._arrivals)
             self._arrivals.clear()
             self._handover.notify_all()
-        for message, received_at in arrivals:
+        for message, delivery in arrivals:
             self._received += 1
-            verdict = self.core.ingest(message, now=now)
+            try:
+                verdict = self.core.ingest(message, now=now)
+            except Exception as error:  # contained like a failing handler: dead-lettered, counted
+                self.client.contain(error, delivery.topic, codec.encode(message), codec.MSGPACK)
+                continue
             self.verdicts[verdict.kind.value] += 1
             if verdict.kind is VerdictKind.ACCEPTED:
                 self.clock.observe(message.source.id, message.time)
-                self._pending.append(received_at)
+                self._pending.append(delivery.received_at)
             elif self.verdicts[verdict.kind.value] == 1:
                 kind, source = verdict.kind.value, message.source.id
                 log.warning("%s observation from %s: %s (further ones are counted)", kind, source, verdict.reason)
