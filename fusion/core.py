@@ -195,6 +195,12 @@ class FusionCore:
         """Row of each track id, rebuilt after rows move (a drop, a rewind)."""
         self._shown: dict[str, int] = {}
         self._shown_status: dict[str, int] = {}
+        self._version = 0
+        """Counts the advances that applied observations: rows may have changed since `_show` looked."""
+        self._shown_table: TrackTable | None = None
+        self._shown_version = -1
+        self._shown_rows: Rows = np.zeros(0, dtype=np.intp)
+        self._shown_codes: NDArray[np.int8] = np.zeros(0, dtype=np.int8)
 
     # --- the API -------------------------------------------------------------------------------
 
@@ -254,7 +260,8 @@ class FusionCore:
         self._forget()
         applied, self._new = self._new, 0
         before, before_status = self._shown, self._shown_status
-        self._show(now_us)
+        if not self._show(now_us) and not self._updated:
+            return PictureChange(applied=applied)
         shown = self._shown
         changed = {tid for tid, status in self._shown_status.items() if before_status.get(tid, status) != status}
         touched = (self._updated | changed) & shown.keys()
@@ -324,6 +331,8 @@ class FusionCore:
         step = self._checkpoint_us
         last = self._checkpoints[-1][0]
         i = self._applied
+        if i < len(self._log):
+            self._version += 1
         while i < len(self._log):
             boundary = self._keys[i][0] // step * step
             if boundary > last:
@@ -390,15 +399,24 @@ class FusionCore:
             del self._keys[:cut], self._log[:cut]
             self._applied -= cut
 
-    def _show(self, now_us: int) -> None:
-        """The picture at `now_us`: tracks not stale, coasting once not updated for `coast_after_s`."""
+    def _show(self, now_us: int) -> bool:
+        """The picture at `now_us`: tracks not stale, coasting once not updated for `coast_after_s`.
+        False when it is the picture shown before (the same table, rows and statuses): most steps
+        between observations change nothing, and rebuilding the maps of 500 tracks 20 times a
+        second was 40% of the core's time on the 500-target scenario."""
         t, cfg = self._table, self.config
         age = np.maximum(now_us - t.time_us, 0) / 1e6
-        visible = ~self._expired(age)
-        status = np.where((t.status == CONFIRMED) & (age > cfg.coast_after_s), COASTING, t.status)
-        rows = np.flatnonzero(visible).tolist()
-        self._shown = {t.ids[i]: i for i in rows}
-        self._shown_status = {t.ids[i]: int(status[i]) for i in rows}
+        rows = np.flatnonzero(~self._expired(age))
+        status = np.where((t.status == CONFIRMED) & (age > cfg.coast_after_s), COASTING, t.status)[rows]
+        same_table = self._shown_table is t and self._shown_version == self._version
+        if same_table and np.array_equal(rows, self._shown_rows) and np.array_equal(status, self._shown_codes):
+            return False
+        self._shown_table, self._shown_version = t, self._version
+        self._shown_rows, self._shown_codes = rows, status
+        ids = [t.ids[i] for i in rows.tolist()]
+        self._shown = dict(zip(ids, rows.tolist(), strict=True))
+        self._shown_status = dict(zip(ids, status.tolist(), strict=True))
+        return True
 
     # --- applying observations -------------------------------------------------------------------
 

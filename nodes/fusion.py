@@ -45,9 +45,10 @@ STEP_GAP_S = 0.002
 applied and published as soon as it arrives, and a stream of them is taken a few at a time rather
 than paying a whole step (showing the picture, building updates) for each one."""
 
-HANDOVER_SIZE = 10_000
-"""Decoded observations waiting for the run loop. When it is full the client's dispatcher waits,
-its bounded inbox fills and the client stops reading: the backlog stays with the broker."""
+HANDOVER_SIZE = 1_000
+"""Decoded observations waiting for the run loop (half a second at 2k/s; decoded scans are large, so
+the bound is kept small). When it is full the client's dispatcher waits, its bounded inbox of raw
+messages fills and the client stops reading: the rest of a backlog stays with the broker."""
 
 SNAPSHOT_RATE_HZ = 1.0
 """How often the whole picture is published. The service's own setting, not the tracker's: it
