@@ -99,7 +99,7 @@ def disposition_step(
 ) -> tuple[Codes, Codes, NDArray[np.int32], NDArray[np.int64]]:
     """Hysteresis: a disposition changes only after k consecutive reports agree on the new one, all
     within `within_us` of the first of them (`since_us`): an identity is called again and again, while
-    sporadic wrong calls, however many over a long life, never make a streak.
+    sporadic wrong calls, however many over a long life, seldom line up so closely.
 
     Reports equal to the current disposition reset the challenger; NO_REPORT leaves everything as is;
     a challenger older than `within_us` is replaced by the report that finds it so.
