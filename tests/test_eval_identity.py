@@ -47,6 +47,7 @@ def test_baltic_patrol_declares_hostiles_fast_and_never_blue_on_blue(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # about two minutes of simulation and fusion on an idle core
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_baltic_patrol_whole_run_on_several_seeds(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, seed: int
