@@ -529,13 +529,17 @@ class FusionCore:
         t.has_class[er] = True
         own = ~t.platform[rows]
         rows, dets = rows[own], dets[own]
-        t.disposition[rows], t.challenger[rows], t.challenges[rows] = identity.disposition_step(
+        step = identity.disposition_step(
             t.disposition[rows],
             t.challenger[rows],
             t.challenges[rows],
+            t.challenged_us[rows],
             scan.disposition[dets],
+            scan.time_us,
             cfg.disposition_confirm_k,
+            round(cfg.disposition_within_s * 1e6),
         )
+        t.disposition[rows], t.challenger[rows], t.challenges[rows], t.challenged_us[rows] = step
         self._infer_environment(rows)
 
     def _infer_environment(self, rows: Rows) -> None:
