@@ -22,8 +22,8 @@ from bus.client import BrokerConfig, BusClient
 from bus.envelope import Stamper
 from bus.recording import RecordedMessage, RecordingWriter
 from bus.schema import Envelope, Source, SourceKind, utc_now
-from nodes import truth
-from nodes.options import add_broker_option, broker_from, fusion_settings
+from nodes import progress, truth
+from nodes.options import OptionError, add_broker_option, add_json_option, broker_from, fusion_settings, print_json
 from simulators import Scenario, ScenarioError, load_scenario, simulate
 from simulators.native import GpsOutput, RadarOutput, TruthFrame, VideoOutput
 
@@ -44,12 +44,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="with --out: fusion settings (TOML) the recording carries, for replay --offline and eval",
     )
+    add_json_option(parser, "the summary of --out")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.speed <= 0:
         print("rampart sim: --speed must be positive", file=sys.stderr)
         return 2
+    if args.json and not args.out:
+        raise OptionError("--json goes with --out: a run onto the bus prints no result")
     try:
         scenario = scenario_for(args.scenario, args.duration)
     except ScenarioError as error:
@@ -61,8 +64,21 @@ def run(args: argparse.Namespace) -> int:
             print(f"rampart sim: {args.out} exists; --force overwrites it", file=sys.stderr)
             return 2
         carried = fusion_settings(args.config) if args.config else None
-        written = write_recording(scenario, seed, args.out, carried)
-        print(f"wrote {written} messages of scenario {scenario.name} (seed {seed}) to {args.out}")
+        with progress.bar(f"rampart sim: {scenario.name}", scenario.duration_s) as bar:
+            written = write_recording(scenario, seed, args.out, carried, bar)
+        if args.json:
+            print_json(
+                {
+                    "scenario": scenario.name,
+                    "seed": seed,
+                    "duration_s": scenario.duration_s,
+                    "messages": written,
+                    "out": str(args.out),
+                    "fusion": carried,
+                }
+            )
+        else:
+            print(f"wrote {written} messages of scenario {scenario.name} (seed {seed}) to {args.out}")
         return 0
     run_live(scenario, seed, broker_from(args), args.speed)
     return 0
@@ -135,9 +151,16 @@ def scenario_messages(scenario: Scenario, seed: int) -> Iterator[tuple[int, str,
             yield emission.emit_time_us, topic, stamper.stamp(message)
 
 
-def write_recording(scenario: Scenario, seed: int, path: Path, fusion: dict[str, Any] | None = None) -> int:
+def write_recording(
+    scenario: Scenario,
+    seed: int,
+    path: Path,
+    fusion: dict[str, Any] | None = None,
+    bar: progress.Bar = progress.NO_BAR,
+) -> int:
     """The scenario as a recording: what a recorder on the bus would have captured, in time order;
-    with `fusion` settings, the header carries them for offline replay and eval to fuse it with."""
+    with `fusion` settings, the header carries them for offline replay and eval to fuse it with.
+    `bar` follows the scenario time written."""
     recorded: dict[str, Any] = {
         "source": "simulator",
         "scenario": scenario.name,
@@ -152,6 +175,7 @@ def write_recording(scenario: Scenario, seed: int, path: Path, fusion: dict[str,
             payload = codec.encode(message)
             writer.write(RecordedMessage(time_us, topic, payload, content_type=codec.MSGPACK, qos=1))
             count += 1
+            bar((time_us - scenario.start_time_us) / 1e6)
     return count
 
 
