@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bus import topics
-from bus.client import BrokerConfig, BusClient, BusError, Delivery
-from bus.schema import Envelope, NodeState, SourceKind, utc_now
+from bus.client import BrokerConfig, BusError, Delivery
+from bus.schema import Envelope, NodeState, utc_now
 from nodes.options import add_broker_option, add_json_option, broker_from, node_id, print_json
+from nodes.passive import passive_client
 
 DEFAULT_MAX_AGE_S = 20.0
 """Four of BusClient's 5 s state refresh intervals."""
@@ -105,7 +106,7 @@ def examine(node_id: str, broker: BrokerConfig, timeout_s: float = 5.0, max_age_
             if message.online and _age_s(message) <= max_age_s:
                 online.set()
 
-    client = BusClient(f"health.{node_id}", SourceKind.TOOL, broker, announce=False)
+    client = passive_client(f"health.{node_id}", broker, announce=False)
     client.subscribe(topics.node_state(node_id), on_state)
     try:
         client.start(timeout_s)

@@ -37,13 +37,14 @@ from rich.text import Text
 from bus import topics
 from bus.client import BrokerConfig, BusClient, BusError, Delivery
 from bus.replica import PictureReplica
-from bus.schema import Envelope, GroundTruth, NodeState, SourceKind, Track
+from bus.schema import Envelope, GroundTruth, NodeState, Track
 from fusion.eval import EvalConfig, evaluate
 from nodes import progress
 from nodes.broker import INSTALL_HINT, BrokerUnavailable, LocalMosquitto, free_port
 from nodes.freshness import PictureFreshness
 from nodes.map import BUILD_HINT, map_page_built
 from nodes.options import OptionError, add_broker_option, add_config_option, add_json_option, fusion_config, print_json
+from nodes.passive import passive_client
 from nodes.security import Node, Role, provision, stack_auth
 from nodes.views import freshness_line
 from simulators import Scenario, ScenarioError, load_scenario
@@ -289,7 +290,7 @@ class Monitor:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self.client = BusClient(MONITOR_ID, SourceKind.TOOL, self.broker, role="monitor")
+        self.client = passive_client(MONITOR_ID, self.broker, announce=True)
         self.replica = PictureReplica(self.client)
         self.freshness = PictureFreshness(self.client)
         self.client.subscribe(topics.ALL_NODE_STATES, self._on_state)
