@@ -20,6 +20,7 @@ from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn,
 from rich.text import Text
 
 from bus.recording import RecordedMessage
+from nodes.views import logs_above
 
 REFRESH_S = 0.1
 """The bar is updated at most this often: a command may report every record, at 100,000 a second."""
@@ -96,7 +97,8 @@ def bar(description: str, total_s: float | None = None) -> Iterator[Bar]:
         RateColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+    stderr = sys.stderr
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress, logs_above(stderr):
         yield Bar(progress, description, total_s)
 
 

@@ -30,7 +30,6 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from rich.console import Console, Group
-from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
@@ -46,7 +45,7 @@ from nodes.map import BUILD_HINT, map_page_built
 from nodes.options import OptionError, add_broker_option, add_config_option, add_json_option, fusion_config, print_json
 from nodes.passive import passive_client
 from nodes.security import Node, Role, provision, stack_auth
-from nodes.views import freshness_line
+from nodes.views import freshness_line, live_view
 from simulators import Scenario, ScenarioError, load_scenario
 
 log = logging.getLogger(__name__)
@@ -139,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
                 started = time.monotonic()
                 stack.supervise_until(started + args.duration, lambda: bar(time.monotonic() - started))
         else:
-            with Live(console=Console(), auto_refresh=False) as live:
+            with live_view(Console()) as live:
                 stack.supervise_until(
                     None, lambda: live.update(monitor.view(stack, url, map_url, live.console), refresh=True)
                 )

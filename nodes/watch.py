@@ -10,7 +10,6 @@ import time
 from datetime import UTC, datetime
 
 from rich.console import Console, Group
-from rich.live import Live
 
 from bus.client import BusClient
 from bus.replica import PictureReplica
@@ -18,7 +17,7 @@ from bus.schema import Track
 from nodes.freshness import STALE_AFTER_S, PictureFreshness
 from nodes.options import add_broker_option, add_json_option, broker_from, print_json
 from nodes.passive import passive_client
-from nodes.views import Column, class_cell, freshness_line, identity_cell, status_cell, track_table
+from nodes.views import Column, class_cell, freshness_line, identity_cell, live_view, status_cell, track_table
 
 STATUS_ORDER = {"confirmed": 0, "coasting": 1, "tentative": 2}
 REFRESH_S = 0.5
@@ -94,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             )
             return 0
         console = Console()
-        with Live(console=console, auto_refresh=False, screen=False) as live:
+        with live_view(console) as live:
             while time.monotonic() < deadline:
                 live.update(view(console, replica, freshness, client), refresh=True)
                 time.sleep(REFRESH_S)

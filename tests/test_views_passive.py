@@ -17,6 +17,7 @@ import pytest
 
 from bus import topics
 from bus.client import BrokerConfig
+from nodes.freshness import PictureFreshness
 from nodes.map import MapServer
 from nodes.passive import passive_client
 from tests.bus_helpers import client, unique
@@ -167,3 +168,19 @@ def test_a_passive_client_never_dead_letters_what_a_handler_raised_on(rampart_br
             assert passive.figures.handler_errors == 1
         spy.settle()
     assert {msg.topic for msg in spy.live} <= ({topics.node_state(node_id)} if announce else set())
+
+
+def test_a_cleared_snapshot_page_is_not_a_rejected_message(rampart_broker) -> None:
+    """The fusion clears snapshot pages it no longer needs (and its resume probe): empty retained
+    messages, which the views' freshness must take as such, not as snapshots that fail to decode."""
+    page = topics.snapshot(999_999)  # a page no picture has: clearing it changes nothing
+    marker = f"{topics.ROOT}/test/{unique('marker')}"
+    seen = threading.Event()
+    watcher = passive_client(unique("fresh"), BrokerConfig.from_url(rampart_broker.url), announce=False)
+    PictureFreshness(watcher)
+    watcher.subscribe_raw(marker, lambda msg: seen.set())
+    with watcher, client(rampart_broker.url, "fusion-like", announce=False) as sender:
+        sender.publish_raw(page, b"", qos=1, retain=True)  # a clear: subscribers get an empty message
+        sender.publish_raw(marker, b"after the clear", qos=1)  # same sender, so it arrives after it
+        assert seen.wait(10)
+    assert watcher.figures.rejected == {} and watcher.figures.handler_errors == 0
