@@ -61,14 +61,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--offline", action="store_true", help="run the fusion core on the file, no broker")
     parser.add_argument("--out", type=Path, help="with --offline: write the picture history (JSON lines) here")
     add_config_option(parser)
-    add_json_option(parser, "the summary of --offline (with --out)")
+    add_json_option(parser, "the summary (with --offline, only with --out; not with --loop)")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.json and not args.offline:
-        raise OptionError("--json goes with --offline: a replay onto the bus prints no result")
-    if args.json and args.out is None:
-        raise OptionError("--json needs --out FILE: without it the picture history goes to stdout")
+    if args.json and args.offline and args.out is None:
+        raise OptionError("--json --offline needs --out FILE: without it the picture history goes to stdout")
+    if args.json and args.loop:
+        raise OptionError("--json does not go with --loop: a loop ends only on Ctrl-C, with no summary")
     try:
         recording = open_recording(args.file)
     except (RecordingError, OSError) as error:
@@ -98,36 +98,45 @@ def run(args: argparse.Namespace) -> int:
         print(f"rampart replay: no message in {args.file} matches {', '.join(filters)}", file=sys.stderr)
         return 1
     speed = None if args.max_speed else args.speed
-    with BusClient(args.id, SourceKind.TOOL, broker_from(args), role="replay") as bus:
+    with (
+        BusClient(args.id, SourceKind.TOOL, broker_from(args), role="replay") as bus,
+        progress.bar(f"rampart replay: {args.file.name}", progress.span_s(messages)) as bar,
+    ):
         generation = 0
         while True:
-            replay(bus, messages, speed, args.live_times, generation)
+            replay(bus, messages, speed, args.live_times, generation, bar)
             generation += 1
             if not args.loop:
                 break
-        bus.wait_acknowledged(30)
-    print(file=sys.stderr)
+        acknowledged = bus.wait_acknowledged(30)
+    if args.json:
+        print_json({"file": str(args.file), "messages": len(messages), "acknowledged": acknowledged})
+    else:
+        print(f"replayed {len(messages)} messages of {args.file}", file=sys.stderr)
     return 0
 
 
 def replay(
-    bus: BusClient, messages: list[RecordedMessage], speed: float | None, live_times: bool, generation: int = 0
+    bus: BusClient,
+    messages: list[RecordedMessage],
+    speed: float | None,
+    live_times: bool,
+    generation: int = 0,
+    bar: progress.Bar = progress.NO_BAR,
 ) -> None:
-    """Publish `messages` keeping their recorded spacing divided by `speed` (None: no waiting)."""
+    """Publish `messages` keeping their recorded spacing divided by `speed` (None: no waiting);
+    `bar` follows the recording time sent."""
     first_us = messages[0].time_us
     shift = utc_now() - datetime.fromtimestamp(first_us / 1e6, UTC)
     started = time.monotonic()
-    last_progress = 0.0
-    for index, message in enumerate(messages, 1):
+    for message in messages:
         if speed is not None:
             delay = started + (message.time_us - first_us) / 1e6 / speed - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
         payload = _live(message, shift, generation) if live_times and message.payload else message.payload
         bus.publish_raw(message.topic, payload, message.qos, message.retain, message.content_type)
-        if time.monotonic() - last_progress >= 0.5 or index == len(messages):
-            last_progress = time.monotonic()
-            print(f"\rreplayed {index}/{len(messages)}", end="", file=sys.stderr, flush=True)
+        bar((message.time_us - first_us) / 1e6)
 
 
 def replay_offline(recording: Iterable[RecordedMessage], out: Path | None, config: FusionConfig) -> dict[str, Any]:
