@@ -15,6 +15,7 @@ from bus import codec
 from bus.recording import read_all
 from bus.schema import PictureSnapshot, SourceKind
 from fusion.config import FusionConfig, settings
+from nodes.provision import stack_spec
 from nodes.stack import summary
 from tests.bus_helpers import client, unique
 from tests.recordings import DATA
@@ -151,6 +152,31 @@ def test_health_json_says_why_a_node_is_unhealthy_and_exits_1(rampart_broker) ->
         "age_s": None,
         "state": None,
     }
+
+
+def test_provision_json_names_what_it_wrote(tmp_path: Path) -> None:
+    out = tmp_path / "secrets"
+    result = rampart("provision", "--out", str(out), "--scenario", "smoke", "--vehicle", "ifv-7", "--json")
+    assert result.returncode == 0, result.stderr
+    written = document(result)
+    assert written["identities"] == [node.id for node in stack_spec("smoke", ["ifv-7"]).nodes]
+    assert "ifv-7.nav" in written["identities"] and written["credentials"] == "client certificates"
+    assert written["provisioned"] is True and written["ca_key"] == str(out / "ca.key")
+    for key in ("broker_config", "ca_file", "ca_key"):
+        assert Path(written[key]).is_file(), key
+    assert {path.name for path in Path(written["identity_dir"]).iterdir()} == {
+        f"{node}.{suffix}" for node in written["identities"] for suffix in ("crt", "key")
+    }
+    again = rampart("provision", "--out", str(out), "--scenario", "smoke", "--skip-existing", "--json")
+    assert (again.returncode, document(again)) == (0, {"out": str(out), "provisioned": False})
+
+
+def test_schema_json_lists_the_files_written(tmp_path: Path) -> None:
+    result = rampart("schema", "--out", str(tmp_path), "--json")
+    assert result.returncode == 0, result.stderr
+    written = document(result)["written"]
+    assert sorted(written) == sorted(str(path) for path in tmp_path.rglob("*") if path.is_file())
+    assert str(tmp_path / "asyncapi.yaml") in written and str(tmp_path / "schema" / "TrackUpdate.json") in written
 
 
 def test_up_summary_in_words_says_what_the_json_says() -> None:
