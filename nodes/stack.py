@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"rampart up: --speed must be positive, got {args.speed:g}", file=sys.stderr)
         return 2
     if args.json and not args.duration:
-        raise OptionError("--json needs --duration: without it `rampart up` shows a live view until Ctrl-C")
+        raise OptionError("--json needs --duration: without it, up shows a live view until Ctrl-C")
     if args.config is not None:
         fusion_config(args.config)  # a bad file stops here, before anything starts
     try:

@@ -213,7 +213,7 @@ def test_up_summary_in_words_says_what_the_json_says() -> None:
         ),
         (
             ["up", "--json"],
-            "rampart up: --json needs --duration: without it `rampart up` shows a live view until Ctrl-C",
+            "rampart up: --json needs --duration: without it, up shows a live view until Ctrl-C",
         ),
     ],
 )
