@@ -252,6 +252,10 @@ class BrokerConfig:
         return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
 
 
+FIGURE_PREFIX = "bus_"
+"""A node state's figures from its client (`bus_published`...), beside the node's own."""
+
+
 @dataclass
 class ClientFigures:
     """What a client counts; every field goes into the node's state as `bus_<name>`."""
@@ -290,9 +294,9 @@ class ClientFigures:
     """Times the network thread stopped reading because the inbox was full."""
 
     def as_state(self, inbox_depth: int) -> dict[str, float]:
-        figures = {f"bus_{name}": value for name, value in asdict(self).items() if name != "rejected"}
-        figures["bus_rejected"] = sum(self.rejected.values())
-        figures["bus_inbox_depth"] = inbox_depth
+        figures = {f"{FIGURE_PREFIX}{name}": value for name, value in asdict(self).items() if name != "rejected"}
+        figures[f"{FIGURE_PREFIX}rejected"] = sum(self.rejected.values())
+        figures[f"{FIGURE_PREFIX}inbox_depth"] = inbox_depth
         return figures
 
     def count_rejected(self, source_id: str) -> bool:

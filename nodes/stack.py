@@ -34,7 +34,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bus import topics
-from bus.client import BrokerConfig, BusClient, BusError, Delivery
+from bus.client import FIGURE_PREFIX, BrokerConfig, BusClient, BusError, Delivery
 from bus.replica import PictureReplica
 from bus.schema import Envelope, GroundTruth, NodeState, Track
 from fusion.eval import EvalConfig, evaluate
@@ -350,7 +350,8 @@ class Monitor:
         states = sorted(self.states.items())
         shown = states if len(states) <= max(room, 1) else states[: max(room - 1, 0)]
         for node_id, state in shown:
-            figures = ", ".join(f"{key} {value:g}" for key, value in list(state.figures.items())[:4])
+            own = {key: value for key, value in state.figures.items() if not key.startswith(FIGURE_PREFIX)}
+            figures = ", ".join(f"{key} {value:g}" for key, value in list((own or state.figures).items())[:4])
             online = Text("online", style="green") if state.online else Text("offline", style="red")
             nodes.add_row(node_id, state.role, online, figures)
         if len(shown) < len(states):

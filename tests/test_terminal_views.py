@@ -176,6 +176,8 @@ def test_up_fits_80x24_picture_first_and_counts_the_nodes_beyond(rampart_own_bro
         assert sum(line.startswith(("picture: ", "rates: ")) for line in lines) == 2, screen.text()
         assert re.search(r"^│ \+\d+ more", screen.text(), re.MULTILINE), screen.text()
         assert any(line.startswith("└") for line in lines[title:]), screen.text()
+        fusion = next(line for line in lines if line.startswith("│ fusion "))
+        assert "bus_" not in fusion, fusion  # a node's own figures first, its client's only without any
 
 
 @pytest.mark.parametrize(
