@@ -1374,27 +1374,31 @@ class BusClient:
                 route(msg, received_at)
 
     def _guarded(self, msg: mqtt.MQTTMessage, handler: Callable[..., None], *args: object) -> None:
-        """Run a handler on `msg`; an exception in it never kills the dispatcher: the message is
-        dead-lettered with the exception's type and text, counted, and logged (with the traceback
-        the first time for each exception type)."""
+        """Run a handler on `msg`; an exception in it never kills the dispatcher (see `contain`)."""
         try:
             handler(*args)
         except Exception as error:
-            self.figures.handler_errors += 1
-            reason = f"handler failed: {type(error).__name__}: {error}"
-            first = type(error) not in self._logged_errors and len(self._logged_errors) < MAX_TRACKED_SOURCES
-            if first:
-                self._logged_errors.add(type(error))
-            log.error(
-                "%s: %s, on a message on %s (%s%s)",
-                self.node_id,
-                reason,
-                msg.topic,
-                "dead-lettered" if self._dead_letters else "counted",
-                "" if first else "; the traceback was logged the first time",
-                exc_info=first,
-            )
-            self._dead_letter(msg, reason)
+            self.contain(error, msg.topic, bytes(msg.payload), _content_type(msg))
+
+    def contain(self, error: Exception, topic: str, payload: bytes, content_type: str | None) -> None:
+        """A failure in handling one message, in a handler or in a node's own worker: the message
+        is dead-lettered with the exception's type and text (not by a passive node), counted, and
+        logged (with the traceback the first time for each exception type); the caller goes on."""
+        self.figures.handler_errors += 1
+        reason = f"handler failed: {type(error).__name__}: {error}"
+        first = type(error) not in self._logged_errors and len(self._logged_errors) < MAX_TRACKED_SOURCES
+        if first:
+            self._logged_errors.add(type(error))
+        log.error(
+            "%s: %s, on a message on %s (%s%s)",
+            self.node_id,
+            reason,
+            topic,
+            "dead-lettered" if self._dead_letters else "counted",
+            "" if first else "; the traceback was logged the first time",
+            exc_info=first,
+        )
+        self._dead_letter(topic, payload, content_type, reason)
 
     def _reject(self, msg: mqtt.MQTTMessage, reason: str) -> None:
         """Count, log once per source, and dead-letter a message that failed to decode."""
@@ -1408,21 +1412,20 @@ class BusClient:
                 msg.topic,
                 reason,
             )
-        self._dead_letter(msg, reason)
+        self._dead_letter(msg.topic, bytes(msg.payload), _content_type(msg), reason)
 
-    def _dead_letter(self, msg: mqtt.MQTTMessage, reason: str) -> None:
-        """Republish `msg` to the dead-letter topic of its source with `reason` (not if passive)."""
+    def _dead_letter(self, topic: str, payload: bytes, content_type: str | None, reason: str) -> None:
+        """Republish a message to the dead-letter topic of its source with `reason` (not if passive)."""
         if not self._dead_letters:
             return
-        source_id = _source_of(msg.topic)
-        payload = bytes(msg.payload)
+        source_id = _source_of(topic)
         now = utc_now()
         letter = DeadLetter(
             source=self.source,
             time=now,
-            original_topic=msg.topic,
+            original_topic=topic,
             reason=reason[:MAX_REASON_CHARS],
-            content_type=_content_type(msg),
+            content_type=content_type,
             payload=payload if len(payload) <= MAX_DEAD_LETTER_PAYLOAD else None,
             payload_size=len(payload),
             payload_sha256=hashlib.sha256(payload).hexdigest(),
@@ -1431,7 +1434,7 @@ class BusClient:
             self.publish(topics.dead_letter(source_id), letter, qos=1)
         except BusError as error:
             self.figures.dead_letters_lost += 1
-            log.error("%s: could not dead-letter a message on %s: %s", self.node_id, msg.topic, error)
+            log.error("%s: could not dead-letter a message on %s: %s", self.node_id, topic, error)
 
 
 @functools.cache

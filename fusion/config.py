@@ -49,8 +49,9 @@ class FusionConfig:
     origin: GeoPoint | None = None
     """Origin of the local ENU frame; None takes the first applied observation's position."""
     tick_s: float = 0.05
-    """Seconds between two steps of the picture (publishing what was applied, coasting, staleness),
-    live and offline alike."""
+    """Longest time between two steps of the picture (coasting, staleness): offline replay steps at
+    this interval; the live service also steps as soon as observations arrive, so it bounds only how
+    late a quiet picture ages, not how late an observation is published."""
     horizon_s: float = 5.0
     """An observation stamped up to this long before the receiver's clock is applied in its time
     order, by reprocessing from the last checkpoint before it; an older one is late and refused."""
