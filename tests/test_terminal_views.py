@@ -7,6 +7,7 @@ prints dead letters as JSON with their reason."""
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import os
 import pty
@@ -26,11 +27,14 @@ from pathlib import Path
 import numpy as np
 import pyte
 import pytest
+from rich.console import Console
+from rich.progress import Progress
 
 from bus import codec, topics
 from bus.client import BrokerConfig, BusClient
+from bus.recording import RecordedMessage
 from bus.schema import GeoPoint, PositionReport, Source, SourceKind
-from nodes import vehicle
+from nodes import progress, vehicle
 from nodes.fusion import FusionService
 from nodes.views import Column, fitted
 from nodes.watch import columns
@@ -197,6 +201,17 @@ def test_progress_is_drawn_on_a_terminal_and_gone_at_the_end(
     drawn = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.raw.decode(errors="replace"))  # colours, cursor moves
     assert re.search(re.escape(bar) + r" [━╸╺]+ \d+/(30|60) s", drawn), drawn[:2000]  # smoke.rec: 30 s, smoke: 60 s
     assert bar not in screen.text() and "━" not in screen.text(), screen.text()
+
+
+def test_a_bar_follows_the_recording_time_of_every_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(progress, "REFRESH_S", 0.0)  # every report reaches the bar
+    records = [RecordedMessage(1_000_000 + step * 250_000, "rampart/v1/truth/x", b"") for step in range(9)]
+    with Progress(console=Console(file=io.StringIO(), force_terminal=True)) as drawn:
+        bar = progress.Bar(drawn, "test")
+        assert list(progress.through(records, bar)) == records  # unchanged, in order
+        assert bar.total_s == drawn.tasks[0].total == 2.0  # the span, set by the pass over the list
+        assert drawn.tasks[0].completed == 2.0  # the last record's time since the first
+    assert list(progress.through(records, progress.NO_BAR)) == records and progress.NO_BAR.total_s is None
 
 
 def test_what_is_logged_is_printed_above_the_view_not_into_it(rampart_own_broker) -> None:
