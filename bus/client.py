@@ -22,7 +22,9 @@ What it adds to paho, and why:
 * inbound messages that fail to decode never reach a handler: they are counted per source, logged
   once per source with the reason, and republished to `rampart/v1/deadletter/{source_id}`; a
   handler that raises is contained the same way: the message is dead-lettered with the exception's
-  type and text, counted, and the dispatcher goes on. Tables keyed by source ids are bounded;
+  type and text, counted, and the dispatcher goes on. A passive node (`dead_letters=False`: a
+  monitor, whose role may publish nothing but its state) counts and logs, and republishes nothing.
+  Tables keyed by source ids are bounded;
 * liveness comes from the loops that do the work: the dispatcher and every loop that registered a
   `Heartbeat` must show progress (or be waiting for work), else the periodic state says offline;
 * a message over the broker's size limit is refused before sending (`MessageTooLargeError`): the
@@ -250,6 +252,10 @@ class BrokerConfig:
         return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
 
 
+FIGURE_PREFIX = "bus_"
+"""A node state's figures from its client (`bus_published`...), beside the node's own."""
+
+
 @dataclass
 class ClientFigures:
     """What a client counts; every field goes into the node's state as `bus_<name>`."""
@@ -257,7 +263,7 @@ class ClientFigures:
     published: int = 0
     received: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
-    """Messages that failed to decode, per source (dead-lettered); at most MAX_TRACKED_SOURCES
+    """Messages that failed to decode, per source (dead-lettered, unless passive); at most MAX_TRACKED_SOURCES
     sources, the rest under OTHER_SOURCES."""
     handler_errors: int = 0
     """Messages a handler raised on (dead-lettered with the exception's type and text)."""
@@ -288,9 +294,9 @@ class ClientFigures:
     """Times the network thread stopped reading because the inbox was full."""
 
     def as_state(self, inbox_depth: int) -> dict[str, float]:
-        figures = {f"bus_{name}": value for name, value in asdict(self).items() if name != "rejected"}
-        figures["bus_rejected"] = sum(self.rejected.values())
-        figures["bus_inbox_depth"] = inbox_depth
+        figures = {f"{FIGURE_PREFIX}{name}": value for name, value in asdict(self).items() if name != "rejected"}
+        figures[f"{FIGURE_PREFIX}rejected"] = sum(self.rejected.values())
+        figures[f"{FIGURE_PREFIX}inbox_depth"] = inbox_depth
         return figures
 
     def count_rejected(self, source_id: str) -> bool:
@@ -546,6 +552,7 @@ class BusClient:
         persistent_session_s: int | None = None,
         max_payload_bytes: int = codec.MAX_PAYLOAD_BYTES,
         admit: Callable[[str, float], bool] | None = None,
+        dead_letters: bool = True,
     ) -> None:
         """`announce=False` is for short-lived tools (health checks): no birth, no last will, no
         retained state left behind on the broker. `admit(topic, received_at)` runs on the network
@@ -554,7 +561,10 @@ class BusClient:
         `persistent_session_s` (MQTT 5): the broker keeps
         this node's session (subscriptions, QoS 1 messages queued for it) for that long while it is
         away, across a broker restart too when the broker persists; otherwise every connect starts
-        clean. `max_payload_bytes` is the broker's `message_size_limit`."""
+        clean. `max_payload_bytes` is the broker's `message_size_limit`. `dead_letters=False` is for
+        passive nodes (`rampart watch`, `map`, `tail`, health checks: the monitor role may publish
+        nothing but its own state): a message that does not decode, or that a handler raised on, is
+        counted and logged, and not republished to the dead-letter topic."""
         self.node_id = node_id
         self.source = Source(id=node_id, kind=kind)
         self.config = (config or BrokerConfig.from_env()).for_node(node_id)
@@ -580,6 +590,7 @@ class BusClient:
         self._persistent_session_s = persistent_session_s
         self._max_payload_bytes = max_payload_bytes
         self._admit = admit
+        self._dead_letters = dead_letters
         self._max_unacked = max_unacked
         self._outbox_size = outbox_size
         self._inbox_size = inbox_size
@@ -1371,18 +1382,19 @@ class BusClient:
 
     def contain(self, error: Exception, topic: str, payload: bytes, content_type: str | None) -> None:
         """A failure in handling one message, in a handler or in a node's own worker: the message
-        is dead-lettered with the exception's type and text, counted, and logged (with the traceback
-        the first time for each exception type); the caller goes on."""
+        is dead-lettered with the exception's type and text (not by a passive node), counted, and
+        logged (with the traceback the first time for each exception type); the caller goes on."""
         self.figures.handler_errors += 1
         reason = f"handler failed: {type(error).__name__}: {error}"
         first = type(error) not in self._logged_errors and len(self._logged_errors) < MAX_TRACKED_SOURCES
         if first:
             self._logged_errors.add(type(error))
         log.error(
-            "%s: %s, on a message on %s (dead-lettered%s)",
+            "%s: %s, on a message on %s (%s%s)",
             self.node_id,
             reason,
             topic,
+            "dead-lettered" if self._dead_letters else "counted",
             "" if first else "; the traceback was logged the first time",
             exc_info=first,
         )
@@ -1403,7 +1415,9 @@ class BusClient:
         self._dead_letter(msg.topic, bytes(msg.payload), _content_type(msg), reason)
 
     def _dead_letter(self, topic: str, payload: bytes, content_type: str | None, reason: str) -> None:
-        """Republish a message to the dead-letter topic of its source with `reason`."""
+        """Republish a message to the dead-letter topic of its source with `reason` (not if passive)."""
+        if not self._dead_letters:
+            return
         source_id = _source_of(topic)
         now = utc_now()
         letter = DeadLetter(

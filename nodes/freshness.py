@@ -35,10 +35,6 @@ class Freshness:
         return f"STALE {age}: {', '.join(self.reasons)}" if self.stale else f"LIVE {age}"
 
 
-def _says_nothing(topic: str) -> None:
-    """A cleared page (the picture shrank, or a starting fusion's end-of-retained probe) is no news of the picture."""
-
-
 class PictureFreshness:
     """Follows the snapshot pages on `client`, and the fusion nodes' states if `node_states` (a
     vehicle's identity may read the picture only: its snapshots' age and its link then decide)."""
@@ -49,7 +45,8 @@ class PictureFreshness:
         self._lock = threading.Lock()
         self._snapshot_sent: datetime | None = None
         self._fusions: dict[str, bool] = {}
-        client.subscribe(f"{topics.ROOT}/picture/snapshot/+", self._on_snapshot, on_cleared=_says_nothing)
+        # A page cleared (the picture shrank) or the fusion's resume probe is no snapshot: not an error.
+        client.subscribe(f"{topics.ROOT}/picture/snapshot/+", self._on_snapshot, on_cleared=_no_snapshot)
         if node_states:
             client.subscribe(topics.ALL_NODE_STATES, self._on_state)
 
@@ -82,3 +79,7 @@ class PictureFreshness:
         if fusions and not fusion_online:
             reasons.append("fusion offline")
         return Freshness(link, age, fusion_online, tuple(reasons))
+
+
+def _no_snapshot(topic: str) -> None:
+    """An empty retained message on a snapshot page."""
