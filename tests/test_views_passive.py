@@ -95,23 +95,25 @@ def rejections() -> Iterator[threading.Event]:
         logger.removeHandler(handler)
 
 
-def test_watch_counts_garbage_and_publishes_nothing(rampart_broker) -> None:
-    topic = topics.track(unique("T-garbage"))
-    with listening(rampart_broker.url, topic) as spy, retained_garbage(rampart_broker.url, topic):
+def run_passive(url: str, topic: str, *command: str) -> subprocess.CompletedProcess[str]:
+    """Run a passive command while `topic` holds retained garbage; it must succeed and publish nothing."""
+    with listening(url, topic) as spy, retained_garbage(url, topic):
         result = subprocess.run(
-            [*RAMPART, "watch", "--json", "--duration", "1.5", "--id", unique("watch"), "--broker", rampart_broker.url],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
+            [*RAMPART, *command, "--broker", url], capture_output=True, text=True, timeout=60, check=False
         )
         spy.settle()
     assert result.returncode == 0, result.stderr
+    assert [msg.topic for msg in spy.live] == []
+    return result
+
+
+def test_watch_counts_garbage_and_publishes_nothing(rampart_broker) -> None:
+    topic = topics.track(unique("T-garbage"))
+    result = run_passive(rampart_broker.url, topic, "watch", "--json", "--duration", "1.5", "--id", unique("watch"))
     document = json.loads(result.stdout)
     assert document["rejected"] == {"track": 1}
     assert document["link"] is True
     assert f"rejected a message from track on {topic}" in result.stderr
-    assert [msg.topic for msg in spy.live] == []
 
 
 def test_map_counts_garbage_and_publishes_only_its_state(rampart_broker) -> None:
@@ -132,20 +134,10 @@ def test_map_counts_garbage_and_publishes_only_its_state(rampart_broker) -> None
 
 def test_tail_prints_garbage_and_publishes_nothing(rampart_broker) -> None:
     topic = topics.track(unique("T-garbage"))
-    with listening(rampart_broker.url, topic) as spy, retained_garbage(rampart_broker.url, topic):
-        result = subprocess.run(
-            [*RAMPART, "tail", topic, "--count", "1", "--broker", rampart_broker.url],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        spy.settle()
-    assert result.returncode == 0, result.stderr
+    result = run_passive(rampart_broker.url, topic, "tail", topic, "--count", "1")
     line = json.loads(result.stdout)
     assert (line["topic"], line["retained"]) == (topic, True)
     assert "error" in line and line["payload_base64"]
-    assert [msg.topic for msg in spy.live] == []
 
 
 @pytest.mark.parametrize("announce", [True, False])
