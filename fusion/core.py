@@ -77,6 +77,9 @@ this grid (on the ground), so that which observation arrives first does not move
 _BEFORE_ALL = -(2**62)
 """Boundary of the checkpoint of the empty picture."""
 
+_RECENT_CHECKPOINTS = 10
+"""Checkpoints kept at every `checkpoint_s` boundary behind the newest; older ones at one in ten."""
+
 Key = tuple[int, str, str]
 """Order of the log: observation time (µs), source id, msg_id."""
 
@@ -191,6 +194,8 @@ class FusionCore:
         self._reprocessed = 0
         self._now_us: int | None = None
         self._updated: set[str] = set()
+        self._rewound: tuple[TrackTable, dict[str, int]] | None = None
+        """The table a rewind replaced, and the rows of the tracks changed since its checkpoint."""
         self._row_of: dict[str, int] | None = None
         """Row of each track id, rebuilt after rows move (a drop, a rewind)."""
         self._shown: dict[str, int] = {}
@@ -257,6 +262,7 @@ class FusionCore:
             self._rewind(self._dirty_us)
             self._dirty_us = None
         self._catch_up()
+        self._settle_rewind()
         self._forget()
         applied, self._new = self._new, 0
         before, before_status = self._shown, self._shown_status
@@ -337,6 +343,7 @@ class FusionCore:
             boundary = self._keys[i][0] // step * step
             if boundary > last:
                 self._checkpoints.append((boundary, self._state.copy()))
+                self._thin_checkpoints()
                 last = boundary
             scan = self._log[i].scan
             if scan is not None:
@@ -348,6 +355,17 @@ class FusionCore:
             self._expire(self._keys[end - 1][0])
             i = end
         self._applied = len(self._log)
+
+    def _thin_checkpoints(self) -> None:
+        """Keep the last `_RECENT_CHECKPOINTS` checkpoints, and older ones only on every tenth
+        boundary (the first, the empty picture's, always): a late arrival rewinds a short way when it
+        is late by a little, as most are, and the table is held a few dozen times, not a hundred."""
+        cps = self._checkpoints
+        if len(cps) <= _RECENT_CHECKPOINTS + 1:
+            return
+        boundary, _ = cps[-_RECENT_CHECKPOINTS - 1]
+        if boundary % (_RECENT_CHECKPOINTS * self._checkpoint_us) and boundary != cps[0][0]:
+            del cps[-_RECENT_CHECKPOINTS - 1]
 
     def _report_run(self, start: int, until_us: int) -> int:
         """End of the run of position reports from `start` that `_apply_reports` may take at once with
@@ -374,9 +392,10 @@ class FusionCore:
         assert k >= 0, "the intake refuses what no checkpoint covers"
         boundary, state = self._checkpoints[k]
         t = self._table
-        # Tracks changed since the checkpoint may end differently, or not be touched again: republish them.
-        since = np.flatnonzero(t.changed_us >= boundary)
-        self._updated.update(t.ids[i] for i in since.tolist())
+        # Tracks changed since the checkpoint may end differently, or not be touched again: compared
+        # once the log is applied again (`_settle_rewind`), and republished if they differ.
+        since = np.flatnonzero(t.changed_us >= boundary).tolist()
+        self._rewound = (t, {t.ids[i]: i for i in since})
         del self._checkpoints[k + 1 :]
         self._state = state.copy()
         self._table = self._state.table
@@ -385,6 +404,24 @@ class FusionCore:
         self._reprocessed += self._applied - start - 1
         self._applied = start
         self._rewinds += 1
+
+    def _settle_rewind(self) -> None:
+        """After a rewind and the log applied again: a track is an update only if it now differs from
+        where it stood before the rewind. Two sources' streams interleave out of time order all the
+        time; each late arrival rewinds up to a checkpoint, and republishing every track touched
+        since it made 12 updates per observation at 2k reports/s (a late report changes one track)."""
+        if self._rewound is None:
+            return
+        before, rows = self._rewound
+        self._rewound = None
+        now = [self._row(track_id) for track_id in rows]
+        kept = [k for k, row in enumerate(now) if row is not None]
+        same = self._table.rows_equal(
+            np.array([now[k] for k in kept], dtype=np.intp), before, np.array(list(rows.values()), dtype=np.intp)[kept]
+        )
+        ids = list(rows)
+        self._updated.difference_update(ids[k] for k, equal in zip(kept, same.tolist(), strict=True) if equal)
+        self._updated.update(ids[k] for k, equal in zip(kept, same.tolist(), strict=True) if not equal)
 
     def _forget(self) -> None:
         """Drop checkpoints and log entries no late observation can reach any more (behind the floor)."""
@@ -582,12 +619,12 @@ class FusionCore:
 
         t = self._table
         tids = [platform_track_id(report.platform_id) for report in reports]
-        found = [self._platform_row(tid) for tid in tids]
+        found = [self._row(tid) for tid in tids]
         new = np.array([row is None for row in found])
         if new.any():
             self._create_platforms(reports, tids, new, z, r, time_us)
             t = self._table
-        rows = np.array([self._platform_row(tid) for tid in tids], dtype=np.intp)
+        rows = np.array([self._row(tid) for tid in tids], dtype=np.intp)
         restart = ~new & np.array([entry.takeover for entry in entries])
         t.x[rows[restart]], t.p[rows[restart]] = z[restart], r[restart]
         filtered = ~new & ~restart
@@ -617,7 +654,7 @@ class FusionCore:
             self._updated.add(tid)
         if not t.platform.all():
             for tid in tids:
-                row = self._platform_row(tid)
+                row = self._row(tid)
                 assert row is not None
                 self._absorb(row)
 
@@ -702,7 +739,8 @@ class FusionCore:
             self._table.keep(~mask)
             self._row_of = None
 
-    def _platform_row(self, track_id: str) -> int | None:
+    def _row(self, track_id: str) -> int | None:
+        """The row of a track id, from a map rebuilt after rows move."""
         if self._row_of is None:
             self._row_of = {tid: row for row, tid in enumerate(self._table.ids)}
         return self._row_of.get(track_id)

@@ -120,6 +120,20 @@ class TrackTable:
             column = getattr(self, f.name)
             setattr(self, f.name, [column[i] for i in rows] if isinstance(column, list) else column[mask])
 
+    def rows_equal(self, rows: NDArray[np.intp], other: TrackTable, other_rows: NDArray[np.intp]) -> NDArray[np.bool_]:
+        """For each pair, whether `rows[k]` holds exactly what `other_rows[k]` of `other` holds, in every column."""
+        same = np.ones(len(rows), dtype=bool)
+        if not len(rows):
+            return same
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(mine, list):
+                same &= [mine[a] == theirs[b] for a, b in zip(rows.tolist(), other_rows.tolist(), strict=True)]
+            else:
+                equal = mine[rows] == theirs[other_rows]
+                same &= equal.reshape(len(rows), -1).all(axis=1)
+        return same
+
     def touch(self, row: int, source_id: str, kind: SourceKind, time_us: int) -> None:
         """Record a source's contribution, keeping only the most recent MAX_SOURCES_PER_TRACK sources."""
         sources = self.sources[row]

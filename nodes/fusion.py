@@ -40,7 +40,7 @@ RESUME_TIMEOUT_S = 10.0
 ADMISSION_FIGURES = 8
 """Sources named in the NodeState's over-budget figures (the most refused first; a state holds 64)."""
 
-STEP_GAP_S = 0.002
+STEP_GAP_S = 0.005
 """Shortest time between two picture steps while observations keep arriving: an observation is
 applied and published as soon as it arrives, and a stream of them is taken a few at a time rather
 than paying a whole step (showing the picture, building updates) for each one."""

@@ -127,3 +127,20 @@ def test_a_zero_covariance_geolocation_is_usable() -> None:
     feed(core, [geo_scan("eo", 0, [exact]), geo_scan("eo2", 0, [exact]), geo_scan("eo", 1, [exact])])
     [track] = core.tracks()
     assert enu(track.position) == pytest.approx([10.0, 0.0, 0.0], abs=1e-3)
+
+
+def test_a_late_arrival_republishes_only_the_tracks_it_changes() -> None:
+    """Two sources' streams interleave out of time order all the time: each late arrival rewinds to a
+    checkpoint, and republishing every track reprocessed since made 12 updates per observation."""
+    core = FusionCore(config())
+    platforms = [f"ifv-{n}" for n in range(5)]
+    for step in range(10):
+        for n, platform in enumerate(platforms):
+            seconds = 0.1 * step + 0.01 * n
+            assert core.ingest(position_report(platform, seconds, (10.0 * n + seconds, 0.0, 0.0))).accepted
+        core.advance(at(0.1 * step + 0.05))
+    late = position_report("ifv-2", 0.925, (21.0, 0.0, 0.0))  # before ifv-3's and ifv-4's last reports
+    assert core.ingest(late, now=at(1.0)).accepted
+    change = core.advance(at(1.0))
+    assert core.figures.rewinds == 1 and core.figures.reprocessed >= 2
+    assert (change.created, change.updated, change.dropped) == ((), ("P-ifv-2",), ())
