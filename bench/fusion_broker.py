@@ -85,6 +85,10 @@ PAHO_CEILING_MSG_S = 19_000
 # --- infrastructure ------------------------------------------------------------------------------------
 
 
+BACKLOG_GAUGES = ("bus_inbox_depth", "bus_unacknowledged")
+"""The fusion's own backlog: received and not handled, published and not acknowledged by the broker."""
+
+
 class FusionProcess:
     """`rampart fusion` as a child process, its NodeState figures watched from the bench."""
 
@@ -92,6 +96,8 @@ class FusionProcess:
         self.node_id = node_id
         self.log_path = log_dir / f"{node_id}.log"
         self.figures: dict[str, float] = {}
+        self.backlog: dict[str, float] = dict.fromkeys(BACKLOG_GAUGES, 0.0)
+        """The largest value of each backlog gauge in the fusion's periodic states."""
         self.online = threading.Event()
         self.offline = threading.Event()
         self.monitor = BusClient(f"{node_id}-monitor", SourceKind.TOOL, BrokerConfig.from_env(url))
@@ -114,6 +120,8 @@ class FusionProcess:
         if not isinstance(message, NodeState):
             return
         self.figures = dict(message.figures)
+        for gauge in BACKLOG_GAUGES:
+            self.backlog[gauge] = max(self.backlog[gauge], self.figures.get(gauge, 0.0))
         (self.online if message.online else self.offline).set()
 
     def cpu_s(self) -> float:
@@ -364,6 +372,7 @@ def run_latency(args: argparse.Namespace, run_no: int, log_dir: Path, admission:
     rejected = {k: v for k, v in figures.items() if k.startswith("verdict_") and k != "verdict_accepted" and v}
     if rejected:
         notes.append(f"fusion rejected {rejected}")
+    notes.append("fusion backlog peaks: " + ", ".join(f"{k[4:]} {v:.0f}" for k, v in fusion.backlog.items()))
     if sent_total != published:
         notes.append(f"translated {sent_total} != published {published}")
     return LatencyRun(

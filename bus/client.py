@@ -293,10 +293,13 @@ class ClientFigures:
     read_pauses: int = 0
     """Times the network thread stopped reading because the inbox was full."""
 
-    def as_state(self, inbox_depth: int) -> dict[str, float]:
+    def as_state(self, inbox_depth: int, unacknowledged: int) -> dict[str, float]:
+        """The counters, and two gauges of backlog: messages received and not yet handled, and
+        messages published and not yet acknowledged by the broker."""
         figures = {f"{FIGURE_PREFIX}{name}": value for name, value in asdict(self).items() if name != "rejected"}
         figures[f"{FIGURE_PREFIX}rejected"] = sum(self.rejected.values())
         figures[f"{FIGURE_PREFIX}inbox_depth"] = inbox_depth
+        figures[f"{FIGURE_PREFIX}unacknowledged"] = unacknowledged
         return figures
 
     def count_rejected(self, source_id: str) -> bool:
@@ -932,7 +935,7 @@ class BusClient:
             online=online,
             role=self.role,
             version=version("rampart"),
-            figures={**self.figures.as_state(len(self._inbox)), **self._state_figures()},
+            figures={**self.figures.as_state(len(self._inbox), self._unacked), **self._state_figures()},
         )
 
     def publish_state(self) -> None:

@@ -188,7 +188,7 @@ def test_the_clients_figures_are_in_the_node_state(rampart_broker) -> None:
     state = states.messages[-1]
     assert isinstance(state, NodeState)
     assert state.figures["own_figure"] == 7.0
-    expected = {f"bus_{name}" for name in node.figures.__dataclass_fields__} | {"bus_inbox_depth"}
+    expected = {f"bus_{name}" for name in node.figures.__dataclass_fields__} | {"bus_inbox_depth", "bus_unacknowledged"}
     assert expected <= set(state.figures)
     assert state.figures["bus_connects"] == 1
 

@@ -240,7 +240,7 @@ def test_rejections_are_counted_per_source_up_to_a_bound() -> None:
     assert figures.count_rejected("attacker-0")  # a known source is still counted on its own
     assert len(figures.rejected) == MAX_TRACKED_SOURCES + 1
     assert (figures.rejected[OTHER_SOURCES], figures.rejected["attacker-0"]) == (10, 2)
-    assert figures.as_state(0)["bus_rejected"] == MAX_TRACKED_SOURCES + 11
+    assert figures.as_state(0, 0)["bus_rejected"] == MAX_TRACKED_SOURCES + 11
 
 
 def test_a_node_that_watches_every_state_still_receives_its_own(rampart_broker) -> None:
