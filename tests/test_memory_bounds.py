@@ -6,8 +6,12 @@ from 132 to 146 MB and each vehicle's from 71 to 89 MB in 8 minutes, about 2 MB 
 
 from __future__ import annotations
 
+import gc
+
+import paho.mqtt.client as mqtt
 import pytest
 
+from bus import topics
 from fusion import intake as intake_module
 from fusion.intake import Intake, VerdictKind, to_us
 from tests.fusion_helpers import at, config, position_report
@@ -37,3 +41,35 @@ def test_the_jump_check_remembers_at_most_its_capacity_of_platforms(monkeypatch:
     jump = position_report("made-up-999", 10.0, (9e5, 0.0, 0.0))
     assert intake.admit(jump, to_us(at(10.0))).kind is VerdictKind.ABSURD
     assert intake.platforms == 100
+
+
+def test_topic_matching_agrees_with_paho_and_leaves_no_cyclic_garbage() -> None:
+    """The client matched each new topic to its subscriptions with paho's `topic_matches_sub`, which
+    leaves a dozen objects in a reference cycle per call; a vehicle matches every new track topic
+    (about 40 calls a second under `stress`), and between two runs of the cycle collector its RSS
+    rose by megabytes a minute."""
+    filters = [topics.PICTURE, topics.ALL_TRACKS, topics.ALL_NODE_STATES, "#", "+/v1/#", "+/+", "$SYS/#", "a//+"]
+    examples = [
+        topics.track("T000001"),
+        topics.snapshot(0),
+        topics.node_state("fusion"),
+        "rampart/v1/picture",
+        "rampart",
+        "$SYS/broker/uptime",
+        "a//b",
+        "/a",
+    ]
+    for topic_filter in filters:
+        for topic in examples:
+            assert topics.matches(topic_filter, topic) == mqtt.topic_matches_sub(topic_filter, topic), (
+                topic_filter,
+                topic,
+            )
+    gc.collect()
+    gc.disable()
+    try:
+        for n in range(10_000):
+            assert topics.matches(topics.ALL_TRACKS, topics.track(f"T{n:06d}"))
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
