@@ -13,7 +13,8 @@ percentage and as a least-squares slope in MB a minute.
 
 A machine too busy to keep up makes queues grow, and queues are memory too: so each sample also
 shows the load average, each node's CPU share over the interval and its inbox depth (from the
-retained node states), and the end says whether the run was starved.
+retained node states), and the end says how busy the machine was: a node starved of CPU falls behind
+and its inbox fills (up to 10,000 messages, about 160 MB of `stress` scans for the fusion).
 
 Usage: python bench/soak.py [--duration S] [--sample S] [--warmup S]
 """
@@ -192,9 +193,9 @@ def print_growth(samples: list[Sample], warmup_s: float) -> None:
         )
     load = [s.load_1m for s in after]
     cores = os.cpu_count() or 1
-    verdict = "starved: more runnable work than cores" if statistics.fmean(load) > cores else "not starved"
-    print(f"load average after the warm-up: mean {statistics.fmean(load):.1f}, max {max(load):.1f} on {cores} cores")
-    print(f"the machine was {verdict}")
+    busy = "busier than its cores" if statistics.fmean(load) > cores else "within its cores"
+    print(f"load average after the warm-up: mean {statistics.fmean(load):.1f}, max {max(load):.1f}: {busy} ({cores})")
+    print("a node that fell behind shows it in its inbox; one that kept up grew by its own tables")
 
 
 if __name__ == "__main__":
