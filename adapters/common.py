@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pydantic import ValidationError
 
 from adapters.errors import NativeFormatError
-from bus.schema import GeoPoint, ObjectClass, validation_failure
+from bus.schema import Disposition, GeoPoint, ObjectClass, validation_failure
 
 UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -34,6 +34,20 @@ def class_probabilities(label: str | None, confidence: float) -> dict[ObjectClas
     if label not in LABEL_CLASSES:
         return {}
     return {LABEL_CLASSES[label]: confidence}
+
+
+IDENTITY_CALLS: dict[str, Disposition] = {
+    "hostile": Disposition.HOSTILE,
+    "neutral": Disposition.NEUTRAL,
+    "friendly": Disposition.FRIENDLY,
+}
+"""The makers' identification calls -> schema dispositions."""
+
+
+def declared(call: str | None) -> Disposition | None:
+    """A maker's identification call as a disposition; no call, or one not in the vocabulary, is no
+    evidence (never "unknown", which would argue against a declared identity)."""
+    return IDENTITY_CALLS.get(call) if call is not None else None
 
 
 def utc_from_us(time_us: int) -> datetime:

@@ -14,8 +14,11 @@ maker specifies it: one UTF-8 JSON object per scan,
      "cov": {"az_from": 300.0, "az_to": 60.0, "rng": 7000.0,       optional: the sector scanned,
              "pd": 0.9},                                           clockwise; metres; detection prob.
      "plots": [{"rng": 1234.5, "az": 90.0, "el": 2.5,             metres; degrees clockwise from
-                "snr": 17.0, "cls": "vehicle", "cls_p": 0.8}]}      true north; degrees up; dB;
-                                                                   classifier label or null, [0, 1]
+                "snr": 17.0, "cls": "vehicle", "cls_p": 0.8,        true north; degrees up; dB;
+                "idn": "hostile"}]}                                classifier label or null, [0, 1];
+                                                                   optional: identification call
+                                                                   (hostile, neutral, friendly), absent
+                                                                   or null when the radar made none
 
 Numbers are JSON numbers (no NaN or infinities); other keys are ignored (a maker's later version
 may add some). Every defect raises NativeFormatError naming the field, e.g.
@@ -34,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.base import Adapter
-from adapters.common import class_probabilities, point_from_msl, schema_checked, utc_from_us, wrap_360
+from adapters.common import class_probabilities, declared, point_from_msl, schema_checked, utc_from_us, wrap_360
 from adapters.errors import NativeFormatError
 from bus.schema import Coverage, Detection, PolarMeasurement, Sector, SensorReading, Source
 
@@ -50,6 +53,7 @@ class RadarPlot:
     snr_db: float
     label: str | None
     label_confidence: float
+    identity: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +125,9 @@ def _plot(plot: Mapping[str, Any], path: str) -> RadarPlot:
     label = plot.get("cls")
     if label is not None and not isinstance(label, str):
         raise NativeFormatError(f"radar scan field {path}cls: expected a string or null, got {_shown(label)}")
+    identity = plot.get("idn")
+    if identity is not None and not isinstance(identity, str):
+        raise NativeFormatError(f"radar scan field {path}idn: expected a string or null, got {_shown(identity)}")
     return RadarPlot(
         range_m=_number(plot, "rng", path),
         azimuth_deg=_number(plot, "az", path),
@@ -128,6 +135,7 @@ def _plot(plot: Mapping[str, Any], path: str) -> RadarPlot:
         snr_db=_number(plot, "snr", path),
         label=label,
         label_confidence=_number(plot, "cls_p", path),
+        identity=identity,
     )
 
 
@@ -204,6 +212,7 @@ def _detection(plot: RadarPlot, scan: RadarScan) -> Detection:
             sigma_elevation_deg=scan.sigma_elevation_deg,
         ),
         class_probabilities=class_probabilities(plot.label, plot.label_confidence),
+        disposition=declared(plot.identity),
         snr_db=plot.snr_db,
     )
 

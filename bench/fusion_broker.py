@@ -14,19 +14,18 @@ stopped with SIGINT).
    records (platform, time). The vehicle records (track, `track.updated`, wall clock) for every update
    it applies. An observation's latency is the arrival at the vehicle of the first update of its
    platform's track with `updated` >= the observation's time (an observation superseded by a newer
-   one within the same fusion tick is delivered by that newer update). Run once per --windows value:
-   the reorder window holds every observation back by (at least) its length, so it adds directly.
+   one within the same fusion step is delivered by that newer update). Run once per --admission value.
 2. throughput: the `stress` scenario (its first --stress-seconds) generated once with
    `scenario_messages`, re-timed to start now (the fusion rejects observations older than its
    watermark, and its clock follows the data), msgpack-encoded once, then published as fast as
    possible by --publishers processes (sources dealt out by bytes) with BusClient.publish_raw at
    QoS 1. The publishers meet at a barrier every --chunk-s of scenario time, so no source runs more
-   than one chunk ahead of another (an unsynchronised source would fall behind the reorder window and
-   be rejected as late). A sentinel report after the last observation marks the end: its track update
+   than one chunk ahead of another (an unsynchronised source would fall behind the horizon and be
+   rejected as late). A sentinel report after the last observation marks the end: its track update
    reaches the bench once the fusion has applied everything before it.
 
 Usage: python bench/fusion_broker.py [--only latency|throughput] [--rate 2000] [--duration 20]
-       [--windows 0.2 0.01] [--tick 0.01] [--repeat 2] [--stress-seconds 240] [--publishers 2] [--broker URL]
+       [--admission off fair] [--tick S] [--repeat 2] [--stress-seconds 240] [--publishers 2] [--broker URL]
 """
 
 from __future__ import annotations
@@ -70,6 +69,7 @@ from bus.schema import (
     SourceKind,
     TrackUpdate,
 )
+from fusion import FusionConfig
 from nodes.broker import broker_url
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,7 +88,7 @@ PAHO_CEILING_MSG_S = 19_000
 class FusionProcess:
     """`rampart fusion` as a child process, its NodeState figures watched from the bench."""
 
-    def __init__(self, url: str, node_id: str, tick_s: float, window_s: float, log_dir: Path, admission: str) -> None:
+    def __init__(self, url: str, node_id: str, tick_s: float | None, log_dir: Path, admission: str) -> None:
         self.node_id = node_id
         self.log_path = log_dir / f"{node_id}.log"
         self.figures: dict[str, float] = {}
@@ -97,12 +97,13 @@ class FusionProcess:
         self.monitor = BusClient(f"{node_id}-monitor", SourceKind.TOOL, BrokerConfig.from_env(url))
         self.monitor.subscribe(topics.node_state(node_id), self._on_state)
         self.monitor.start()
-        config = log_dir / f"{node_id}.toml"  # the settings file `rampart fusion --config` reads
-        config.write_text(f"[fusion]\ntick_s = {tick_s!r}\n")  # no reorder window: window_s labels the run
         command = [
-            sys.executable, "-m", "nodes.cli", "fusion", "--broker", url, "--id", node_id, "--config", str(config),
-            "--admission", admission,
+            sys.executable, "-m", "nodes.cli", "fusion", "--broker", url, "--id", node_id, "--admission", admission,
         ]  # fmt: skip
+        if tick_s is not None:
+            config = log_dir / f"{node_id}.toml"  # the settings file `rampart fusion --config` reads
+            config.write_text(f"[fusion]\ntick_s = {tick_s!r}\n")
+            command += ["--config", str(config)]
         with self.log_path.open("w") as log_file:
             self.process = subprocess.Popen(command, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT)
         if not self.online.wait(20):
@@ -137,6 +138,11 @@ class FusionProcess:
             print(f"  warning: no final NodeState from {self.node_id}; figures are the last periodic ones")
         self.monitor.stop()
         return self.figures
+
+
+def tick_s(args: argparse.Namespace) -> float:
+    """The fusion's tick: --tick, else FusionConfig's default."""
+    return float(args.tick) if args.tick is not None else FusionConfig().tick_s
 
 
 def wall_us() -> int:
@@ -252,18 +258,17 @@ def latency_publisher(
 @dataclass
 class LatencyRun:
     admission: str
-    window_s: float
     published: int
     received: float
     accepted: float
     matched: int
     latencies_ms: np.ndarray
     inbound_ms: np.ndarray
-    """adapter publish -> the fusion stamps the update (`sent_at`): transport in, reorder window, tick, fusing"""
+    """adapter publish -> the fusion stamps the update (`sent_at`): transport in, waiting for a step, fusing"""
     outbound_ms: np.ndarray
     """update stamped -> decoded at the vehicle: publish, broker, transport out, decode"""
     newer_ms: np.ndarray
-    """observations without an update of their own (superseded within a tick, or rejected as late): latency
+    """observations without an update of their own (superseded within a step, or rejected as late): latency
     to the first newer update of their platform"""
     unmatched: int
     late: float
@@ -282,11 +287,11 @@ class LatencyRun:
         return percentiles(self.latencies_ms)
 
 
-def run_latency(args: argparse.Namespace, window_s: float, run_no: int, log_dir: Path, admission: str) -> LatencyRun:
+def run_latency(args: argparse.Namespace, run_no: int, log_dir: Path, admission: str) -> LatencyRun:
     tag = f"{os.getpid()}r{run_no}"
     per_process = args.platforms // args.publishers
     with broker_url(args.broker) as url:
-        fusion = FusionProcess(url, f"bench-fusion-{tag}", args.tick, window_s, log_dir, admission)
+        fusion = FusionProcess(url, f"bench-fusion-{tag}", args.tick, log_dir, admission)
         vehicle = BusClient(f"bench-vehicle-{tag}", SourceKind.VEHICLE, BrokerConfig.from_env(url))
         replica = TimedReplica(vehicle)
         vehicle.start()
@@ -306,7 +311,7 @@ def run_latency(args: argparse.Namespace, window_s: float, run_no: int, log_dir:
         outputs = sorted((results.get(timeout=args.duration + 120) for _ in workers), key=lambda o: int(o["index"]))
         for worker in workers:
             worker.join(10)
-        time.sleep(window_s + args.tick + 1.0)  # the last observations out of the window and onto the bus
+        time.sleep(1.0 + tick_s(args))  # the last observations through the fusion and onto the bus
         bench_cpu = time.process_time() - bench0
         load = os.getloadavg()[0]
         figures = fusion.stop()
@@ -363,7 +368,6 @@ def run_latency(args: argparse.Namespace, window_s: float, run_no: int, log_dir:
         notes.append(f"translated {sent_total} != published {published}")
     return LatencyRun(
         admission=admission,
-        window_s=window_s,
         published=published,
         received=figures.get("received", math.nan),
         accepted=figures.get("verdict_accepted", math.nan),
@@ -389,15 +393,15 @@ def print_latency(runs: list[LatencyRun], args: argparse.Namespace) -> None:
     print(
         f"latency: {args.rate:g} obs/s for {args.duration:g} s, {args.publishers} adapter processes x "
         f"{args.platforms // args.publishers} platforms at {args.rate / args.platforms:g} Hz each, QoS 1; "
-        f"fusion tick_s {args.tick:g}; first {args.warmup:g} s left out of the latencies (not of the counts)"
+        f"fusion tick_s {tick_s(args):g}; first {args.warmup:g} s left out of the latencies (not of the counts)"
     )
     print(
         "own = observations whose own TrackUpdate reached the vehicle (latency = publish -> decoded at the vehicle, "
         "in = publish -> fusion stamps the update, out = the rest); newer = no update of their own (rejected as "
-        "late, or superseded within a tick): time to their platform's next update"
+        "late, or superseded within a step): time to their platform's next update"
     )
     print(
-        f"{'admit':>5} {'window':>6} {'published':>9} {'fus recv':>8} {'accepted':>8} {'lost':>4} {'late':>5} "
+        f"{'admit':>5} {'published':>9} {'fus recv':>8} {'accepted':>8} {'lost':>4} {'late':>5} "
         f"{'own':>6} "
         f"{'p50':>6} {'p95':>6} {'p99':>6} {'max':>6} | {'in p50':>6} {'in p99':>6} {'out p50':>7} {'out p99':>7} | "
         f"{'newer':>5} {'p99':>6} | {'fus cpu':>7} {'veh cpu':>7} {'load1':>5}  notes"
@@ -407,7 +411,7 @@ def print_latency(runs: list[LatencyRun], args: argparse.Namespace) -> None:
         lost = run.published - run.received if math.isfinite(run.received) else math.nan
         inbound, outbound, newer = (percentiles(v) for v in (run.inbound_ms, run.outbound_ms, run.newer_ms))
         print(
-            f"{run.admission:>5} {run.window_s:>6g} {run.published:>9} {run.received:>8.0f} {run.accepted:>8.0f} "
+            f"{run.admission:>5} {run.published:>9} {run.received:>8.0f} {run.accepted:>8.0f} "
             f"{lost:>4.0f} "
             f"{run.late:>5.0f} {run.matched:>6} {s['p50']:>6.1f} {s['p95']:>6.1f} {s['p99']:>6.1f} {s['max']:>6.0f} | "
             f"{inbound['p50']:>6.1f} {inbound['p99']:>6.1f} {outbound['p50']:>7.1f} {outbound['p99']:>7.1f} | "
@@ -416,14 +420,14 @@ def print_latency(runs: list[LatencyRun], args: argparse.Namespace) -> None:
         )
     print("(ms; fus cpu / veh cpu = CPU seconds per second of the fusion process / the bench process with the vehicle)")
     print()
-    for admission, window in itertools.product(args.admission, args.windows):
-        mine = [r for r in runs if (r.admission, r.window_s) == (admission, window)]
+    for admission in args.admission:
+        mine = [r for r in runs if r.admission == admission]
         p99s = [r.stats["p99"] for r in mine]
         verdict = "meets" if p99s and max(p99s) < 50.0 else "MISSES"
         late = ", ".join(f"{100.0 * r.late / r.published:.1f}%" for r in mine)
         losses = ", ".join(f"{r.published - r.received:.0f}" for r in mine)
         print(
-            f"admission {admission}, window {window:g} s: p99 {spread(p99s)} ms -> {verdict} p99 < 50 ms; "
+            f"admission {admission}: p99 {spread(p99s)} ms -> {verdict} p99 < 50 ms; "
             f"p50 {spread([r.stats['p50'] for r in mine])} ms; lost at QoS 1: {losses}; rejected as late: {late}"
         )
 
@@ -538,10 +542,10 @@ def run_throughput(
 ) -> ThroughputRun:
     tag = f"{os.getpid()}t{run_no}"
     with broker_url(args.broker) as url:
-        fusion = FusionProcess(url, f"bench-fusion-{tag}", args.tick, args.stress_window, log_dir, admission)
+        fusion = FusionProcess(url, f"bench-fusion-{tag}", args.tick, log_dir, admission)
         # Times are fixed at encoding: the first observation is due ~3 s later, when the publishers (spawned
-        # below) are connected; it must reach the fusion neither before its clock (wall time) - window
-        # (late) nor more than 5 s ahead of it (future).
+        # below) are connected; it must reach the fusion neither more than the horizon behind its clock
+        # (wall time; late) nor more than 5 s ahead of it (future).
         data = prepare_stress(generated, generate_s, lead_s=3.0)
         chunk_us = round(args.chunk_s * 1e6)
         chunks = int(data.payloads[-1][0] // chunk_us) + 1
@@ -592,27 +596,25 @@ def run_throughput(
             worker.join(10)
         started = min(o["started"] for o in outputs)
         publish_s = max(o["started"] + o["published_s"] for o in outputs) - started
-        if started > data.first_obs_wall + args.stress_window:
+        if started > data.first_obs_wall + FusionConfig().horizon_s:
             notes.append(
                 f"publishing began {started - data.first_obs_wall:.1f} s after the first obs time: expect late"
             )
         elif started < data.first_obs_wall - 4.5:
             notes.append(f"publishing began {data.first_obs_wall - started:.1f} s before the first obs time")
-        # Sentinel: a report stamped after every observation, and a second one a window later that pushes the
-        # fusion's clock so the sentinel is released at the next tick instead of a window of wall time later.
+        # Sentinel: a report stamped after every observation; its update leaves once everything before it is applied.
         end_source = "bench-end"
         with BusClient(f"{end_source}-{tag}", SourceKind.POSITION, BrokerConfig.from_env(url)) as sentinel:
-            for k, offset_us in enumerate((1000, 1000 + round(args.stress_window * 1e6) + 1000)):
-                t_us = data.last_obs_us + offset_us
-                report = PositionReport(
-                    source=Source(id=end_source, kind=SourceKind.POSITION),
-                    seq=k + 1,
-                    time=datetime.fromtimestamp(t_us // 1_000_000, UTC) + timedelta(microseconds=t_us % 1_000_000),
-                    platform_id=f"end{tag}",
-                    position=GeoPoint(lat=LAT0, lon=LON0, hae_m=0.0),
-                    ce_m=3.0,
-                )
-                sentinel.publish_raw(topics.observation("position", end_source), codec.encode(report))  # as stamped
+            t_us = data.last_obs_us + 1000
+            report = PositionReport(
+                source=Source(id=end_source, kind=SourceKind.POSITION),
+                seq=1,
+                time=datetime.fromtimestamp(t_us // 1_000_000, UTC) + timedelta(microseconds=t_us % 1_000_000),
+                platform_id=f"end{tag}",
+                position=GeoPoint(lat=LAT0, lon=LON0, hae_m=0.0),
+                ce_m=3.0,
+            )
+            sentinel.publish_raw(topics.observation("position", end_source), codec.encode(report))  # as stamped
             sentinel.wait_acknowledged(10)
         if not done.wait(args.stress_timeout):
             notes.append(f"the sentinel's update never arrived within {args.stress_timeout:g} s")
@@ -622,8 +624,8 @@ def run_throughput(
     notes.insert(0, f"first obs stamped {data.first_obs_wall - started:+.1f} s from the first publish")
     for name in paths:
         Path(name).unlink(missing_ok=True)
-    received = figures.get("received", math.nan) - 2  # less the two sentinel reports
-    accepted = figures.get("verdict_accepted", math.nan) - 2
+    received = figures.get("received", math.nan) - 1  # less the sentinel report
+    accepted = figures.get("verdict_accepted", math.nan) - 1
     late = figures.get("verdict_late", 0.0)
     if not all(o["acked"] for o in outputs):
         notes.append("some publishes never acknowledged")
@@ -654,7 +656,7 @@ def print_throughput(runs: list[ThroughputRun], args: argparse.Namespace) -> Non
         f"throughput: stress, first {args.stress_seconds:g} s: {first.messages} observation messages, "
         f"{first.detections} detections ({first.detections / first.messages:.0f} per message), pre-encoded; "
         f"{args.publishers} publisher processes, barrier every {args.chunk_s:g} s of scenario time, QoS 1; "
-        f"fusion tick_s {args.tick:g}, reorder_window_s {args.stress_window:g}"
+        f"fusion tick_s {tick_s(args):g}"
     )
     print(
         f"{'admit':>5} {'messages':>8} {'fus recv':>8} {'accepted':>8} {'late':>5} {'publish s':>9} {'pub msg/s':>9} "
@@ -703,9 +705,7 @@ def main() -> None:
         help="the fusion's admission, one run of each (default: off fair, today's against fair budgets)",
     )
     parser.add_argument("--repeat", type=int, default=2, help="runs of each configuration (default 2)")
-    parser.add_argument(
-        "--tick", type=float, default=0.01, help="fusion tick_s in s (default 0.01; FusionConfig's default 0.05)"
-    )
+    parser.add_argument("--tick", type=float, help="fusion tick_s in s (default: FusionConfig's)")
     parser.add_argument("--rate", type=float, default=2000.0, help="latency: observations/s in total (default 2000)")
     parser.add_argument("--duration", type=float, default=20.0, help="latency: seconds of load (default 20)")
     parser.add_argument(
@@ -713,9 +713,7 @@ def main() -> None:
     )
     parser.add_argument("--platforms", type=int, default=200, help="latency: platforms in total (default 200)")
     parser.add_argument("--publishers", type=int, default=2, help="publisher processes (default 2)")
-    parser.add_argument("--windows", type=float, nargs="+", default=[0.2, 0.01], help="latency: reorder windows, s")
     parser.add_argument("--stress-seconds", type=float, default=240.0, help="throughput: stress prefix (default 240)")
-    parser.add_argument("--stress-window", type=float, default=0.2, help="throughput: reorder window (default 0.2)")
     parser.add_argument("--chunk-s", type=float, default=0.1, help="throughput: publisher lockstep in scenario s")
     parser.add_argument("--stress-timeout", type=float, default=300.0, help="throughput: give up after (s)")
     args = parser.parse_args()
@@ -724,12 +722,12 @@ def main() -> None:
         log_dir = Path(tmp)
         if args.only != "throughput":
             runs: list[LatencyRun] = []
-            for r, admission, window in itertools.product(range(args.repeat), args.admission, args.windows):
-                run = run_latency(args, window, len(runs), log_dir, admission)
+            for r, admission in itertools.product(range(args.repeat), args.admission):
+                run = run_latency(args, len(runs), log_dir, admission)
                 runs.append(run)
                 s = run.stats
                 print(
-                    f"  done: latency admission {admission} window {window:g} s run {r + 1}: "
+                    f"  done: latency admission {admission} run {r + 1}: "
                     f"p50 {s['p50']:.1f} p99 {s['p99']:.1f} ms, "
                     f"load average {os.getloadavg()[0]:.2f}",
                     flush=True,

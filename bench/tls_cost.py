@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _report import spread
 from bus_throughput import position_report, run_typed
-from fusion_broker import LatencyRun, percentiles, run_latency
+from fusion_broker import LatencyRun, percentiles, run_latency, tick_s
 
 from bus.client import BrokerConfig
 from nodes.broker import LocalMosquitto
@@ -120,7 +120,7 @@ def latency(args: argparse.Namespace, deployment: Deployment, log_dir: Path) -> 
         for scheme in (PLAIN, TLS):
             with broker(scheme, deployment) as where:
                 args.broker = where.url
-                run = run_latency(args, args.window, run_no, log_dir, "fair")
+                run = run_latency(args, run_no, log_dir, "fair")
             runs[scheme].append(run)
             s = run.stats
             notes = f" ({'; '.join(run.notes)})" if run.notes else ""
@@ -132,7 +132,7 @@ def latency(args: argparse.Namespace, deployment: Deployment, log_dir: Path) -> 
     print()
     print(
         f"latency: {args.rate:g} obs/s for {args.duration:g} s at QoS 1 from {args.publishers} adapter processes -> "
-        f"fusion (tick_s {args.tick:g}, reorder window {args.window:g} s) -> vehicle; publish -> update decoded"
+        f"fusion (tick_s {tick_s(args):g}) -> vehicle; publish -> update decoded"
     )
     print(f"{'':>5} {'own':>7} {'lost':>5} {'p50':>6} {'p95':>6} {'p99':>6} {'max':>6}  {'fus cpu':>7} {'veh cpu':>7}")
     for scheme in (PLAIN, TLS):
@@ -161,8 +161,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=1.0, help="latency: seconds left out (default 1)")
     parser.add_argument("--platforms", type=int, default=200, help="latency: platforms in total (default 200)")
     parser.add_argument("--publishers", type=int, default=2, help="latency: adapter processes (default 2)")
-    parser.add_argument("--tick", type=float, default=0.01, help="latency: fusion tick_s (default 0.01)")
-    parser.add_argument("--window", type=float, default=0.01, help="latency: reorder window s (default 0.01)")
+    parser.add_argument("--tick", type=float, help="latency: fusion tick_s (default: FusionConfig's)")
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory(prefix="rampart-tls-cost-") as tmp:

@@ -22,7 +22,9 @@ What it adds to paho, and why:
 * inbound messages that fail to decode never reach a handler: they are counted per source, logged
   once per source with the reason, and republished to `rampart/v1/deadletter/{source_id}`; a
   handler that raises is contained the same way: the message is dead-lettered with the exception's
-  type and text, counted, and the dispatcher goes on. Tables keyed by source ids are bounded;
+  type and text, counted, and the dispatcher goes on. A passive node (`dead_letters=False`: a
+  monitor, whose role may publish nothing but its state) counts and logs, and republishes nothing.
+  Tables keyed by source ids are bounded;
 * liveness comes from the loops that do the work: the dispatcher and every loop that registered a
   `Heartbeat` must show progress (or be waiting for work), else the periodic state says offline;
 * a message over the broker's size limit is refused before sending (`MessageTooLargeError`): the
@@ -253,6 +255,10 @@ class BrokerConfig:
         return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
 
 
+FIGURE_PREFIX = "bus_"
+"""A node state's figures from its client (`bus_published`...), beside the node's own."""
+
+
 @dataclass
 class ClientFigures:
     """What a client counts; every field goes into the node's state as `bus_<name>`."""
@@ -260,7 +266,7 @@ class ClientFigures:
     published: int = 0
     received: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
-    """Messages that failed to decode, per source (dead-lettered); at most MAX_TRACKED_SOURCES
+    """Messages that failed to decode, per source (dead-lettered, unless passive); at most MAX_TRACKED_SOURCES
     sources, the rest under OTHER_SOURCES."""
     handler_errors: int = 0
     """Messages a handler raised on (dead-lettered with the exception's type and text)."""
@@ -291,9 +297,9 @@ class ClientFigures:
     """Times the network thread stopped reading because the inbox was full."""
 
     def as_state(self, inbox_depth: int) -> dict[str, float]:
-        figures = {f"bus_{name}": value for name, value in asdict(self).items() if name != "rejected"}
-        figures["bus_rejected"] = sum(self.rejected.values())
-        figures["bus_inbox_depth"] = inbox_depth
+        figures = {f"{FIGURE_PREFIX}{name}": value for name, value in asdict(self).items() if name != "rejected"}
+        figures[f"{FIGURE_PREFIX}rejected"] = sum(self.rejected.values())
+        figures[f"{FIGURE_PREFIX}inbox_depth"] = inbox_depth
         return figures
 
     def count_rejected(self, source_id: str) -> bool:
@@ -549,6 +555,7 @@ class BusClient:
         persistent_session_s: int | None = None,
         max_payload_bytes: int = codec.MAX_PAYLOAD_BYTES,
         admit: Callable[[str, float], bool] | None = None,
+        dead_letters: bool = True,
     ) -> None:
         """`announce=False` is for short-lived tools (health checks): no birth, no last will, no
         retained state left behind on the broker. `admit(topic, received_at)` runs on the network
@@ -557,7 +564,10 @@ class BusClient:
         `persistent_session_s` (MQTT 5): the broker keeps
         this node's session (subscriptions, QoS 1 messages queued for it) for that long while it is
         away, across a broker restart too when the broker persists; otherwise every connect starts
-        clean. `max_payload_bytes` is the broker's `message_size_limit`."""
+        clean. `max_payload_bytes` is the broker's `message_size_limit`. `dead_letters=False` is for
+        passive nodes (`rampart watch`, `map`, `tail`, health checks: the monitor role may publish
+        nothing but its own state): a message that does not decode, or that a handler raised on, is
+        counted and logged, and not republished to the dead-letter topic."""
         self.node_id = node_id
         self.source = Source(id=node_id, kind=kind)
         self.config = (config or BrokerConfig.from_env()).for_node(node_id)
@@ -583,6 +593,7 @@ class BusClient:
         self._persistent_session_s = persistent_session_s
         self._max_payload_bytes = max_payload_bytes
         self._admit = admit
+        self._dead_letters = dead_letters
         self._max_unacked = max_unacked
         self._outbox_size = outbox_size
         self._inbox_size = inbox_size
@@ -1368,26 +1379,31 @@ class BusClient:
                 route(msg, received_at)
 
     def _guarded(self, msg: mqtt.MQTTMessage, handler: Callable[..., None], *args: object) -> None:
-        """Run a handler on `msg`; an exception in it never kills the dispatcher: the message is
-        dead-lettered with the exception's type and text, counted, and logged (with the traceback
-        the first time for each exception type)."""
+        """Run a handler on `msg`; an exception in it never kills the dispatcher (see `contain`)."""
         try:
             handler(*args)
         except Exception as error:
-            self.figures.handler_errors += 1
-            reason = f"handler failed: {type(error).__name__}: {error}"
-            first = type(error) not in self._logged_errors and len(self._logged_errors) < MAX_TRACKED_SOURCES
-            if first:
-                self._logged_errors.add(type(error))
-            log.error(
-                "%s: %s, on a message on %s (dead-lettered%s)",
-                self.node_id,
-                reason,
-                msg.topic,
-                "" if first else "; the traceback was logged the first time",
-                exc_info=first,
-            )
-            self._dead_letter(msg, reason)
+            self.contain(error, msg.topic, bytes(msg.payload), _content_type(msg))
+
+    def contain(self, error: Exception, topic: str, payload: bytes, content_type: str | None) -> None:
+        """A failure in handling one message, in a handler or in a node's own worker: the message
+        is dead-lettered with the exception's type and text (not by a passive node), counted, and
+        logged (with the traceback the first time for each exception type); the caller goes on."""
+        self.figures.handler_errors += 1
+        reason = f"handler failed: {type(error).__name__}: {error}"
+        first = type(error) not in self._logged_errors and len(self._logged_errors) < MAX_TRACKED_SOURCES
+        if first:
+            self._logged_errors.add(type(error))
+        log.error(
+            "%s: %s, on a message on %s (%s%s)",
+            self.node_id,
+            reason,
+            topic,
+            "dead-lettered" if self._dead_letters else "counted",
+            "" if first else "; the traceback was logged the first time",
+            exc_info=first,
+        )
+        self._dead_letter(topic, payload, content_type, reason)
 
     def _reject(self, msg: mqtt.MQTTMessage, reason: str) -> None:
         """Count, log once per source, and dead-letter a message that failed to decode."""
@@ -1401,19 +1417,20 @@ class BusClient:
                 msg.topic,
                 reason,
             )
-        self._dead_letter(msg, reason)
+        self._dead_letter(msg.topic, bytes(msg.payload), _content_type(msg), reason)
 
-    def _dead_letter(self, msg: mqtt.MQTTMessage, reason: str) -> None:
-        """Republish `msg` to the dead-letter topic of its source with `reason`."""
-        source_id = _source_of(msg.topic)
-        payload = bytes(msg.payload)
+    def _dead_letter(self, topic: str, payload: bytes, content_type: str | None, reason: str) -> None:
+        """Republish a message to the dead-letter topic of its source with `reason` (not if passive)."""
+        if not self._dead_letters:
+            return
+        source_id = _source_of(topic)
         now = utc_now()
         letter = DeadLetter(
             source=self.source,
             time=now,
-            original_topic=msg.topic,
+            original_topic=topic,
             reason=reason[:MAX_REASON_CHARS],
-            content_type=_content_type(msg),
+            content_type=content_type,
             payload=payload if len(payload) <= MAX_DEAD_LETTER_PAYLOAD else None,
             payload_size=len(payload),
             payload_sha256=hashlib.sha256(payload).hexdigest(),
@@ -1422,7 +1439,7 @@ class BusClient:
             self.publish(topics.dead_letter(source_id), letter, qos=1)
         except BusError as error:
             self.figures.dead_letters_lost += 1
-            log.error("%s: could not dead-letter a message on %s: %s", self.node_id, msg.topic, error)
+            log.error("%s: could not dead-letter a message on %s: %s", self.node_id, topic, error)
 
 
 @functools.cache

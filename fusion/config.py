@@ -36,6 +36,7 @@ _POSITIVE = (
     "dedup_capacity",
     "confirm_m",
     "disposition_confirm_k",
+    "disposition_within_s",
     "max_claimed_sigma_m",
     "takeover_fixes",
 )
@@ -49,8 +50,9 @@ class FusionConfig:
     origin: GeoPoint | None = None
     """Origin of the local ENU frame; None takes the first applied observation's position."""
     tick_s: float = 0.05
-    """Seconds between two steps of the picture (publishing what was applied, coasting, staleness),
-    live and offline alike."""
+    """Longest time between two steps of the picture (coasting, staleness): offline replay steps at
+    this interval; the live service also steps as soon as observations arrive, so it bounds only how
+    late a quiet picture ages, not how late an observation is published."""
     horizon_s: float = 5.0
     """An observation stamped up to this long before the receiver's clock is applied in its time
     order, by reprocessing from the last checkpoint before it; an older one is late and refused."""
@@ -112,6 +114,10 @@ class FusionConfig:
     """Smallest likelihood one report gives any class, so a single wrong report cannot veto one."""
     disposition_confirm_k: int = 3
     """Consecutive reports needed to change a track's disposition (hysteresis)."""
+    disposition_within_s: float = 5.0
+    """The `disposition_confirm_k` reports that change a disposition must all come within this long
+    of the first of them: sensors call a real identity again and again, while their sporadic wrong
+    calls over a long track life would otherwise line up into a streak sooner or later."""
     air_height_m: float = 50.0
     """A track surely this far above the ground is an air track."""
     ground_hae_m: float = 0.0

@@ -40,7 +40,6 @@ from fusion.frame import LocalFrame
 from fusion.intake import Intake, Verdict, VerdictKind, from_us, to_us
 from fusion.kalman import (
     DIM,
-    H_POSITION,
     H_STATE,
     innovation_covariance,
     mahalanobis2,
@@ -196,6 +195,12 @@ class FusionCore:
         """Row of each track id, rebuilt after rows move (a drop, a rewind)."""
         self._shown: dict[str, int] = {}
         self._shown_status: dict[str, int] = {}
+        self._version = 0
+        """Counts the advances that applied observations: rows may have changed since `_show` looked."""
+        self._shown_table: TrackTable | None = None
+        self._shown_version = -1
+        self._shown_rows: Rows = np.zeros(0, dtype=np.intp)
+        self._shown_codes: NDArray[np.int8] = np.zeros(0, dtype=np.int8)
 
     # --- the API -------------------------------------------------------------------------------
 
@@ -255,7 +260,8 @@ class FusionCore:
         self._forget()
         applied, self._new = self._new, 0
         before, before_status = self._shown, self._shown_status
-        self._show(now_us)
+        if not self._show(now_us) and not self._updated:
+            return PictureChange(applied=applied)
         shown = self._shown
         changed = {tid for tid, status in self._shown_status.items() if before_status.get(tid, status) != status}
         touched = (self._updated | changed) & shown.keys()
@@ -324,20 +330,43 @@ class FusionCore:
         """Apply the log from the first unapplied entry, checkpointing at each boundary crossed."""
         step = self._checkpoint_us
         last = self._checkpoints[-1][0]
-        for i in range(self._applied, len(self._log)):
-            time_us = self._keys[i][0]
-            boundary = time_us // step * step
+        i = self._applied
+        if i < len(self._log):
+            self._version += 1
+        while i < len(self._log):
+            boundary = self._keys[i][0] // step * step
             if boundary > last:
                 self._checkpoints.append((boundary, self._state.copy()))
                 last = boundary
-            entry = self._log[i]
-            if entry.report is not None:
-                self._apply_report(entry.report, entry.takeover)
+            scan = self._log[i].scan
+            if scan is not None:
+                self._apply_scan(scan)
+                end = i + 1
             else:
-                assert entry.scan is not None
-                self._apply_scan(entry.scan)
-            self._expire(time_us)
+                end = self._report_run(i, boundary + step)
+                self._apply_reports([self._log[k] for k in range(i, end)])
+            self._expire(self._keys[end - 1][0])
+            i = end
         self._applied = len(self._log)
+
+    def _report_run(self, start: int, until_us: int) -> int:
+        """End of the run of position reports from `start` that `_apply_reports` may take at once with
+        the same result as one by one: consecutive in the log, before `until_us` (the next checkpoint
+        boundary), each platform once, and no track expiring before the run's last one (expiry is
+        judged after each observation, so one falling due mid-run would end differently)."""
+        platforms: set[str] = set()
+        end = start
+        while end < len(self._log) and self._keys[end][0] < until_us:
+            report = self._log[end].report
+            if report is None or report.platform_id in platforms:
+                break
+            platforms.add(report.platform_id)
+            end += 1
+        if end - start > 1 and len(self._table):
+            age = np.maximum(self._keys[end - 1][0] - self._table.time_us, 0) / 1e6
+            if self._expired(age).any():
+                return start + 1
+        return end
 
     def _rewind(self, time_us: int) -> None:
         """Back to the last checkpoint at or before `time_us`; the log after it is to be applied again."""
@@ -370,15 +399,24 @@ class FusionCore:
             del self._keys[:cut], self._log[:cut]
             self._applied -= cut
 
-    def _show(self, now_us: int) -> None:
-        """The picture at `now_us`: tracks not stale, coasting once not updated for `coast_after_s`."""
+    def _show(self, now_us: int) -> bool:
+        """The picture at `now_us`: tracks not stale, coasting once not updated for `coast_after_s`.
+        False when it is the picture shown before (the same table, rows and statuses): most steps
+        between observations change nothing, and rebuilding the maps of 500 tracks 20 times a
+        second was 40% of the core's time on the 500-target scenario."""
         t, cfg = self._table, self.config
         age = np.maximum(now_us - t.time_us, 0) / 1e6
-        visible = ~self._expired(age)
-        status = np.where((t.status == CONFIRMED) & (age > cfg.coast_after_s), COASTING, t.status)
-        rows = np.flatnonzero(visible).tolist()
-        self._shown = {t.ids[i]: i for i in rows}
-        self._shown_status = {t.ids[i]: int(status[i]) for i in rows}
+        rows = np.flatnonzero(~self._expired(age))
+        status = np.where((t.status == CONFIRMED) & (age > cfg.coast_after_s), COASTING, t.status)[rows]
+        same_table = self._shown_table is t and self._shown_version == self._version
+        if same_table and np.array_equal(rows, self._shown_rows) and np.array_equal(status, self._shown_codes):
+            return False
+        self._shown_table, self._shown_version = t, self._version
+        self._shown_rows, self._shown_codes = rows, status
+        ids = [t.ids[i] for i in rows.tolist()]
+        self._shown = dict(zip(ids, rows.tolist(), strict=True))
+        self._shown_status = dict(zip(ids, status.tolist(), strict=True))
+        return True
 
     # --- applying observations -------------------------------------------------------------------
 
@@ -491,13 +529,17 @@ class FusionCore:
         t.has_class[er] = True
         own = ~t.platform[rows]
         rows, dets = rows[own], dets[own]
-        t.disposition[rows], t.challenger[rows], t.challenges[rows] = identity.disposition_step(
+        step = identity.disposition_step(
             t.disposition[rows],
             t.challenger[rows],
             t.challenges[rows],
+            t.challenged_us[rows],
             scan.disposition[dets],
+            scan.time_us,
             cfg.disposition_confirm_k,
+            round(cfg.disposition_within_s * 1e6),
         )
+        t.disposition[rows], t.challenger[rows], t.challenges[rows], t.challenged_us[rows] = step
         self._infer_environment(rows)
 
     def _infer_environment(self, rows: Rows) -> None:
@@ -511,62 +553,95 @@ class FusionCore:
             height, np.sqrt(t.p[rows, 2, 2]), t.log_class[rows], t.has_class[rows], cfg.air_height_m
         )
 
-    def _apply_report(self, report: PositionReport, taken_over: bool) -> None:
-        """A platform's own position (and velocity) updates the track it owns, created on first sight."""
+    def _apply_reports(self, entries: list[_Entry]) -> None:
+        """Platforms' own positions (and velocities), each platform at most once: each updates the
+        track its platform owns, created on first sight, restarted from the fix when another source
+        took the platform over. Vectorised over the run: a platform-only picture of 200 reports a
+        tick costs a few µs a report rather than the ~300 µs one at a time."""
         assert self._frame is not None
-        self._state.counts["position_reports"] += 1
-        cfg, t = self.config, self._table
-        tid = platform_track_id(report.platform_id)
-        time_us = to_us(report.time)
-        p = report.position
-        rot = self._frame.from_local(np.array([p.lat]), np.array([p.lon]))[0]
-        ce = max(report.ce_m if report.ce_m is not None else cfg.default_ce_m, _MIN_REPORT_SIGMA_M)
-        le = max(report.le_m if report.le_m is not None else cfg.default_le_m, _MIN_REPORT_SIGMA_M)
-        z = np.zeros(DIM)
-        r = np.zeros((DIM, DIM))
-        z[:3] = self._frame.point(p)
-        r[:3, :3] = rot @ np.diag([ce**2, ce**2, le**2]) @ rot.T
-        has_velocity = report.velocity_enu_mps is not None
-        speed_sigma = cfg.report_velocity_sigma_mps if has_velocity else cfg.initial_speed_sigma_mps
-        if report.velocity_enu_mps is not None:
-            z[3:] = rot @ np.asarray(report.velocity_enu_mps, dtype=float)
-        r[3:, 3:] = np.eye(3) * speed_sigma**2
-        row = self._platform_row(tid)
-        if row is not None and taken_over:
-            t.x[row], t.p[row] = z, r  # a new owner: restart from its fix rather than filter towards it
-            t.time_us[row] = time_us
-            t.hits[row] += 1
-            self._updated.add(tid)
-        elif row is None:
-            new = TrackTable.blank(1)
-            new.x[0], new.p[0] = z, r
-            new.time_us[:] = new.first_us[:] = time_us
-            new.status[:] = CONFIRMED
-            new.hits[:] = 1
-            new.platform[:] = True
-            new.disposition[:] = identity.FRIENDLY
-            new.ids, new.platform_ids = [tid], [report.platform_id]
-            row = len(t)
-            t.extend(new)
-            self._row_of = None
-            self._updated.add(tid)
-        else:
-            one = np.array([row])
-            dt = np.maximum(time_us - t.time_us[one], 0) / 1e6
+        reports = [entry.report for entry in entries if entry.report is not None]
+        n = len(reports)
+        self._state.counts["position_reports"] += n
+        cfg, frame = self.config, self._frame
+        lat = np.array([r.position.lat for r in reports])
+        lon = np.array([r.position.lon for r in reports])
+        time_us = np.array([to_us(r.time) for r in reports], dtype=np.int64)
+        rot = frame.from_local(lat, lon)
+        ce = np.array([cfg.default_ce_m if r.ce_m is None else r.ce_m for r in reports])
+        le = np.array([cfg.default_le_m if r.le_m is None else r.le_m for r in reports])
+        sigma = np.maximum(np.stack([ce, ce, le], axis=-1), _MIN_REPORT_SIGMA_M)
+        has_velocity = np.array([r.velocity_enu_mps is not None for r in reports])
+        velocity = np.array([r.velocity_enu_mps or (0.0, 0.0, 0.0) for r in reports], dtype=float)
+        z = np.zeros((n, DIM))
+        z[:, :3] = frame.to_enu(lat, lon, np.array([r.position.hae_m for r in reports]))
+        z[:, 3:] = (rot @ velocity[:, :, None])[..., 0]
+        r = np.zeros((n, DIM, DIM))
+        r[:, :3, :3] = (rot * sigma[:, None, :] ** 2) @ np.swapaxes(rot, 1, 2)
+        speed_sigma = np.where(has_velocity, cfg.report_velocity_sigma_mps, cfg.initial_speed_sigma_mps)
+        r[:, 3:, 3:] = np.eye(3) * (speed_sigma**2)[:, None, None]
+
+        t = self._table
+        tids = [platform_track_id(report.platform_id) for report in reports]
+        found = [self._platform_row(tid) for tid in tids]
+        new = np.array([row is None for row in found])
+        if new.any():
+            self._create_platforms(reports, tids, new, z, r, time_us)
+            t = self._table
+        rows = np.array([self._platform_row(tid) for tid in tids], dtype=np.intp)
+        restart = ~new & np.array([entry.takeover for entry in entries])
+        t.x[rows[restart]], t.p[rows[restart]] = z[restart], r[restart]
+        filtered = ~new & ~restart
+        if filtered.any():
+            one = rows[filtered]
+            dt = np.maximum(time_us[filtered] - t.time_us[one], 0) / 1e6
             xp, pp = predict(t.x[one], t.p[one], dt, self._noise_density(one))
-            h = H_STATE if has_velocity else H_POSITION
-            m = h.shape[0]
-            t.x[one], t.p[one] = update(xp, pp, (z[:m] - h @ xp[0])[None], h[None], r[None, :m, :m])
-            t.time_us[row] = time_us
-            t.status[row] = CONFIRMED
-            t.hits[row] += 1
+            # A report without velocity measures position only: its velocity rows of H are zero,
+            # with a zero innovation and unit noise, which carries no information.
+            h = np.repeat(H_STATE[None], one.size, axis=0)
+            blind = ~has_velocity[filtered]
+            h[blind, 3:] = 0.0
+            r_update = r[filtered]
+            r_update[blind, 3:, 3:] = np.eye(3)
+            y = z[filtered] - xp
+            y[blind, 3:] = 0.0
+            t.x[one], t.p[one] = update(xp, pp, y, h, r_update)
+        t.time_us[rows] = time_us
+        t.status[rows] = CONFIRMED
+        t.hits[rows[~new]] += 1
+        unknown = np.array([report.environment == Environment.UNKNOWN for report in reports])
+        self._infer_environment(rows[unknown])  # e.g. a bare GPS: judge by height and class
+        for row, report, tid, when in zip(rows.tolist(), reports, tids, time_us.tolist(), strict=True):
+            if report.environment != Environment.UNKNOWN:
+                t.environment[row] = identity.ENVIRONMENTS.index(report.environment)
+            t.touch(row, report.source.id, report.source.kind, when)
             self._updated.add(tid)
-        if report.environment == Environment.UNKNOWN:  # e.g. a bare GPS: judge by height and class
-            self._infer_environment(np.array([row]))
-        else:
-            t.environment[row] = identity.ENVIRONMENTS.index(report.environment)
-        t.touch(row, report.source.id, report.source.kind, time_us)
-        self._absorb(row)
+        if not t.platform.all():
+            for tid in tids:
+                row = self._platform_row(tid)
+                assert row is not None
+                self._absorb(row)
+
+    def _create_platforms(
+        self,
+        reports: list[PositionReport],
+        tids: list[str],
+        new: NDArray[np.bool_],
+        z: Array,
+        r: Array,
+        time_us: NDArray[np.int64],
+    ) -> None:
+        """Tracks for platforms heard for the first time, started from their own fix, confirmed and friendly."""
+        rows = TrackTable.blank(int(new.sum()))
+        rows.x[:], rows.p[:] = z[new], r[new]
+        rows.time_us[:] = rows.first_us[:] = time_us[new]
+        rows.status[:] = CONFIRMED
+        rows.hits[:] = 1
+        rows.platform[:] = True
+        rows.disposition[:] = identity.FRIENDLY
+        rows.ids = [tid for tid, is_new in zip(tids, new, strict=True) if is_new]
+        rows.platform_ids = [report.platform_id for report, is_new in zip(reports, new, strict=True) if is_new]
+        self._table.extend(rows)
+        self._row_of = None
 
     def _absorb(self, row: int) -> None:
         """Merge into a platform's track every other (non-platform) track that is the same object.
@@ -652,28 +727,41 @@ class FusionCore:
         pos_cov = 0.5 * (pos_cov + np.swapaxes(pos_cov, 1, 2))
         vel_cov = 0.5 * (vel_cov + np.swapaxes(vel_cov, 1, 2))
         post = np.exp(t.log_class[rows])
+        best = np.argmax(post, axis=1)
+        stale_us = np.where(t.platform[rows], cfg.platform_delete_after_s, cfg.delete_after_s) * 1e6
+        columns = zip(
+            rows.tolist(),
+            lat.tolist(),
+            lon.tolist(),
+            hae.tolist(),
+            vel.tolist(),
+            pos_cov.tolist(),
+            vel_cov.tolist(),
+            post.tolist(),
+            best.tolist(),
+            np.round(stale_us).astype(np.int64).tolist(),
+            strict=True,
+        )
         out = []
-        for k, row in enumerate(rows.tolist()):
+        for row, lat_k, lon_k, hae_k, vel_k, pos_cov_k, vel_cov_k, post_k, best_k, stale_k in columns:
             disposition = identity.DISPOSITIONS[t.disposition[row]]
             environment = identity.ENVIRONMENTS[t.environment[row]]
             has_class = bool(t.has_class[row])
-            best = int(np.argmax(post[k]))
-            stale_s = cfg.platform_delete_after_s if t.platform[row] else cfg.delete_after_s
             updated_us = int(t.time_us[row])
             sources = t.sources[row]
             out.append(
                 Track(
                     track_id=t.ids[row],
                     status=STATUSES[self._shown_status[t.ids[row]]],
-                    position=GeoPoint(lat=float(lat[k]), lon=float(lon[k]), hae_m=float(hae[k])),
-                    velocity_enu_mps=tuple(vel[k].tolist()),
-                    position_cov_enu_m2=tuple(map(tuple, pos_cov[k].tolist())),
-                    velocity_cov_enu_m2s2=tuple(map(tuple, vel_cov[k].tolist())),
+                    position=GeoPoint(lat=lat_k, lon=lon_k, hae_m=hae_k),
+                    velocity_enu_mps=tuple(vel_k),
+                    position_cov_enu_m2=tuple(map(tuple, pos_cov_k)),
+                    velocity_cov_enu_m2s2=tuple(map(tuple, vel_cov_k)),
                     disposition=disposition,
                     environment=environment,
-                    class_probabilities=dict(zip(identity.CLASSES, post[k].tolist(), strict=True)) if has_class else {},
-                    classification=identity.CLASSES[best] if has_class else None,
-                    classification_confidence=float(post[k, best]) if has_class else 0.0,
+                    class_probabilities=dict(zip(identity.CLASSES, post_k, strict=True)) if has_class else {},
+                    classification=identity.CLASSES[best_k] if has_class else None,
+                    classification_confidence=post_k[best_k] if has_class else 0.0,
                     cot_type=identity.cot_type(disposition, environment),
                     platform_id=t.platform_ids[row],
                     sources=[
@@ -682,7 +770,7 @@ class FusionCore:
                     ],
                     first_seen=from_us(int(t.first_us[row])),
                     updated=from_us(updated_us),
-                    stale_at=from_us(updated_us + round(stale_s * 1e6)),
+                    stale_at=from_us(updated_us + stale_k),
                 )
             )
         return out

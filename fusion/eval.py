@@ -15,6 +15,10 @@ Metrics
   ``max(n, m)``, so it is a per-object figure that does not grow with the number of objects.
 * **Continuity** from the per-frame GOSPA assignment (pairs closer than ``c``): track-id switches,
   fragmentations and the time each target took to be held by a confirmed track.
+* **Identity** from the per-frame GOSPA assignment of every truth object, friendly platforms
+  included, to every counted track: the time from an object's first detection to the first time a
+  track held it as hostile, declarations that contradict truth, and friendly platforms shown as
+  anything but friendly (blue on blue). See `IdentityStats`.
 * **Latency** from (observation time, picture update time) pairs.
 """
 
@@ -32,12 +36,14 @@ import pymap3d
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
-from bus.schema import GeoPoint, GroundTruth, Track, TrackStatus, TruthObject
+from bus.schema import Disposition, GeoPoint, GroundTruth, Track, TrackStatus, TruthObject
 
 __all__ = [
     "EvalConfig",
     "EvalReport",
     "GospaResult",
+    "IdentityEvent",
+    "IdentityStats",
     "LatencyStats",
     "ObjectStats",
     "PlatformMode",
@@ -53,6 +59,8 @@ __all__ = [
 # published picture that vehicles act on, so a coasting track left on a target that has gone is a
 # false target and must cost as one. Tentative tracks are the fusion's private hypotheses.
 CONFIRMED_STATUSES: frozenset[TrackStatus] = frozenset({TrackStatus.CONFIRMED, TrackStatus.COASTING})
+DECLARED: frozenset[Disposition] = frozenset({Disposition.HOSTILE, Disposition.NEUTRAL, Disposition.FRIENDLY})
+"""Dispositions that declare an identity; unknown (and the fusion's other values) declare none."""
 
 
 # --- Set distances ---------------------------------------------------------------------------------
@@ -295,6 +303,8 @@ class EvalReport:
     """Distance of every assigned (truth, track) pair in every frame."""
     objects: Mapping[str, ObjectStats]
     platforms: EvalReport | None = None
+    identity: IdentityStats | None = None
+    """Identity over all objects, platforms included (on the top-level report only)."""
 
     @property
     def mean_gospa(self) -> float | None:
@@ -361,6 +371,7 @@ class EvalReport:
             "max_time_to_confirm_s": _max(confirm),
             "objects": {object_id: stats.to_dict() for object_id, stats in self.objects.items()},
             "platforms": self.platforms.to_dict() if self.platforms else None,
+            "identity": self.identity.to_dict() if self.identity else None,
         }
 
     def summary(self) -> str:
@@ -368,6 +379,8 @@ class EvalReport:
         text = self._table("Targets" if self.platforms else "All objects")
         if self.platforms is not None:
             text += "\n\n" + self.platforms._table("Friendly platforms")
+        if self.identity is not None:
+            text += "\n\n" + "\n".join(["Identity (all objects, platforms included):", *_lines(self.identity.rows())])
         return text
 
     def _table(self, title: str) -> str:
@@ -394,8 +407,13 @@ class EvalReport:
             f"{title}: {span} (c={config.c:g} m, p={config.p:g}, alpha={config.alpha:g},"
             f" {'horizontal' if config.horizontal else '3-D'})"
         )
-        width = max(len(name) for name, _ in rows)
-        return "\n".join([header, *(f"  {name:<{width}}  {value}" for name, value in rows)])
+        return "\n".join([header, *_lines(rows)])
+
+
+def _lines(rows: Sequence[tuple[str, str]]) -> list[str]:
+    """Name and value rows, indented, the values aligned."""
+    width = max(len(name) for name, _ in rows)
+    return [f"  {name:<{width}}  {value}" for name, value in rows]
 
 
 def _fmt(value: float | None) -> str:
@@ -404,6 +422,153 @@ def _fmt(value: float | None) -> str:
 
 def _pair(first: float | None, second: float | None) -> str:
     return f"{_fmt(first)} / {_fmt(second)}"
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityEvent:
+    """A truth object shown by a track with a disposition that is wrong for it, from `time` on."""
+
+    time: datetime
+    object_id: str
+    track_id: str
+    truth: Disposition
+    shown: Disposition
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "time": self.time.isoformat(),
+            "object_id": self.object_id,
+            "track_id": self.track_id,
+            "truth": self.truth.value,
+            "shown": self.shown.value,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityStats:
+    """How the picture identified what it held, against truth, over the frames of a run.
+
+    "Held" means assigned to a counted track by the frame's GOSPA assignment of all truth objects
+    (friendly platforms included) to all counted tracks, so a sensor-made track that takes a
+    platform's place is scored as what it shows.
+    """
+
+    duration_s: float
+    """From the first truth frame to the last."""
+    time_to_hostile_s: Mapping[str, float | None]
+    """Per truly hostile object that was held: from the first frame a track held it to the first
+    frame a track held it as hostile; None when that never happened."""
+    wrong_declarations: tuple[IdentityEvent, ...]
+    """Each time an object came to be held by a track declaring (`DECLARED`) a disposition other
+    than its true one: a new track, or the same track changing to a wrong declaration."""
+    blue_on_blue: tuple[IdentityEvent, ...]
+    """Each time a friendly platform came to be held by a track showing anything but friendly."""
+    blue_on_blue_frames: int
+    """(friendly platform, frame) pairs in which a track held the platform showing anything but friendly."""
+
+    @property
+    def hostile_declared(self) -> int:
+        return sum(seconds is not None for seconds in self.time_to_hostile_s.values())
+
+    @property
+    def median_time_to_hostile_s(self) -> float | None:
+        """Median over the hostile objects that were declared hostile (see `hostile_declared`)."""
+        times = [seconds for seconds in self.time_to_hostile_s.values() if seconds is not None]
+        return float(np.median(times)) if times else None
+
+    @property
+    def wrong_declarations_per_hour(self) -> float | None:
+        return 3600.0 * len(self.wrong_declarations) / self.duration_s if self.duration_s > 0 else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "duration_s": self.duration_s,
+            "hostile_held": len(self.time_to_hostile_s),
+            "hostile_declared": self.hostile_declared,
+            "median_time_to_hostile_s": self.median_time_to_hostile_s,
+            "time_to_hostile_s": dict(self.time_to_hostile_s),
+            "wrong_declarations": len(self.wrong_declarations),
+            "wrong_declarations_per_hour": self.wrong_declarations_per_hour,
+            "wrong_declaration_events": [event.to_dict() for event in self.wrong_declarations],
+            "blue_on_blue": len(self.blue_on_blue),
+            "blue_on_blue_frames": self.blue_on_blue_frames,
+            "blue_on_blue_events": [event.to_dict() for event in self.blue_on_blue],
+        }
+
+    def rows(self) -> list[tuple[str, str]]:
+        return [
+            ("time to hostile median (s)", _fmt(self.median_time_to_hostile_s)),
+            ("hostiles declared", f"{self.hostile_declared} of {len(self.time_to_hostile_s)} held"),
+            (
+                "wrong declarations (per hour)",
+                f"{len(self.wrong_declarations)} ({_fmt(self.wrong_declarations_per_hour)})",
+            ),
+            ("blue on blue (platform frames)", f"{len(self.blue_on_blue)} ({self.blue_on_blue_frames})"),
+        ]
+
+
+_Pairs = tuple[tuple[int, int], ...]
+
+
+@dataclass(slots=True)
+class _IdentityLog:
+    """Running identity state of one truth object."""
+
+    first_held: datetime | None = None
+    first_hostile: datetime | None = None
+    last_shown: tuple[str, Disposition] | None = None
+    """The (track, disposition) that last held the object; a gap in assignment does not clear it."""
+
+
+@dataclass(slots=True)
+class _IdentityRun:
+    """Accumulates `IdentityStats` frame by frame from the frame's assignment."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    hostile: set[str] = field(default_factory=set)
+    logs: dict[str, _IdentityLog] = field(default_factory=dict)
+    wrong: list[IdentityEvent] = field(default_factory=list)
+    blue_on_blue: list[IdentityEvent] = field(default_factory=list)
+    blue_on_blue_frames: int = 0
+
+    def add(self, time: datetime, objects: Sequence[TruthObject], tracks: Sequence[Track], pairs: _Pairs) -> None:
+        self.start = self.start or time
+        self.end = time
+        for i, j in pairs:
+            obj, track = objects[i], tracks[j]
+            log = self.logs.setdefault(obj.object_id, _IdentityLog())
+            shown = (track.track_id, track.disposition)
+            changed = shown != log.last_shown
+            log.last_shown = shown
+            log.first_held = log.first_held or time
+            if obj.disposition is Disposition.HOSTILE:
+                self.hostile.add(obj.object_id)
+                if log.first_hostile is None and track.disposition is Disposition.HOSTILE:
+                    log.first_hostile = time
+            event = IdentityEvent(time, obj.object_id, track.track_id, obj.disposition, track.disposition)
+            if track.disposition in DECLARED and track.disposition != obj.disposition and changed:
+                self.wrong.append(event)
+            if obj.platform_id is not None and track.disposition is not Disposition.FRIENDLY:
+                self.blue_on_blue_frames += 1
+                if changed:
+                    self.blue_on_blue.append(event)
+
+    def stats(self) -> IdentityStats:
+        to_hostile: dict[str, float | None] = {}
+        for object_id in sorted(self.hostile):
+            log = self.logs[object_id]
+            assert log.first_held is not None
+            to_hostile[object_id] = (
+                None if log.first_hostile is None else (log.first_hostile - log.first_held).total_seconds()
+            )
+        return IdentityStats(
+            duration_s=(self.end - self.start).total_seconds() if self.start and self.end else 0.0,
+            time_to_hostile_s=to_hostile,
+            wrong_declarations=tuple(self.wrong),
+            blue_on_blue=tuple(self.blue_on_blue),
+            blue_on_blue_frames=self.blue_on_blue_frames,
+        )
 
 
 @dataclass(slots=True)
@@ -449,12 +614,9 @@ class _Run:
     errors: list[float] = field(default_factory=list)
     logs: dict[str, _ObjectLog] = field(default_factory=dict)
 
-    def add(self, time: datetime, objects: list[TruthObject], tracks: list[Track], origin: GeoPoint) -> None:
+    def add(self, time: datetime, objects: list[TruthObject], tracks: list[Track], origin: GeoPoint) -> GospaResult:
         config = self.config
-        dims = 2 if config.horizontal else 3
-        truth_xy = enu_positions([obj.position for obj in objects], origin)[:, :dims]
-        est_xy = track_positions(tracks, origin, time if config.extrapolate else None)[:, :dims]
-        result = gospa(truth_xy, est_xy, config.c, config.p, config.alpha)
+        truth_xy, est_xy, result = _assignment(config, time, objects, tracks, origin)
         self.times.append(time)
         self.results.append(result)
         self.ospa.append(ospa(truth_xy, est_xy, config.c, config.p))
@@ -467,8 +629,14 @@ class _Run:
             log.update(time, None if j is None else tracks[j])
             if j is not None:
                 self.errors.append(float(np.linalg.norm(truth_xy[i] - est_xy[j])))
+        return result
 
-    def report(self, first_detectable: Mapping[str, datetime], platforms: EvalReport | None) -> EvalReport:
+    def report(
+        self,
+        first_detectable: Mapping[str, datetime],
+        platforms: EvalReport | None,
+        identity: IdentityStats | None = None,
+    ) -> EvalReport:
         objects = {
             object_id: ObjectStats(
                 object_id=object_id,
@@ -495,7 +663,18 @@ class _Run:
             position_errors_m=np.array(self.errors, dtype=float),
             objects=objects,
             platforms=platforms,
+            identity=identity,
         )
+
+
+def _assignment(
+    config: EvalConfig, time: datetime, objects: Sequence[TruthObject], tracks: Sequence[Track], origin: GeoPoint
+) -> tuple[np.ndarray, np.ndarray, GospaResult]:
+    """Truth and track positions in the frame, and their GOSPA result (whose pairs are the assignment)."""
+    dims = 2 if config.horizontal else 3
+    truth_xy = enu_positions([obj.position for obj in objects], origin)[:, :dims]
+    est_xy = track_positions(tracks, origin, time if config.extrapolate else None)[:, :dims]
+    return truth_xy, est_xy, gospa(truth_xy, est_xy, config.c, config.p, config.alpha)
 
 
 def evaluate(
@@ -510,7 +689,7 @@ def evaluate(
     confirm counts from there, else from the object's first appearance in truth.
     """
     config = config or EvalConfig()
-    main, platform_run = _Run(config), _Run(config)
+    main, platform_run, identity = _Run(config), _Run(config), _IdentityRun()
     origin = config.origin
     previous: datetime | None = None
     for truth, picture in frames:
@@ -526,8 +705,11 @@ def evaluate(
         frame_origin = origin or GeoPoint(lat=0.0, lon=0.0)
         tracks = [track for track in picture if track.status in config.statuses]
         if config.platforms is PlatformMode.INCLUDE:
-            main.add(truth.time, truth.objects, tracks, frame_origin)
+            result = main.add(truth.time, truth.objects, tracks, frame_origin)
+            identity.add(truth.time, truth.objects, tracks, result.pairs)
             continue
+        _, _, everything = _assignment(config, truth.time, truth.objects, tracks, frame_origin)
+        identity.add(truth.time, truth.objects, tracks, everything.pairs)
         main.add(
             truth.time,
             [obj for obj in truth.objects if obj.platform_id is None],
@@ -543,7 +725,7 @@ def evaluate(
             )
     detectable = first_detectable or {}
     platforms = platform_run.report(detectable, None) if config.platforms is PlatformMode.SEPARATE else None
-    return main.report(detectable, platforms)
+    return main.report(detectable, platforms, identity.stats())
 
 
 # --- Latency ---------------------------------------------------------------------------------------

@@ -88,23 +88,34 @@ def combine(log_post: Array, log_like: Array) -> Array:
 
 
 def disposition_step(
-    current: Codes, candidate: Codes, count: NDArray[np.int32], report: Codes, k: int
-) -> tuple[Codes, Codes, NDArray[np.int32]]:
-    """Hysteresis: a disposition changes only after k consecutive reports agree on the new one.
+    current: Codes,
+    candidate: Codes,
+    count: NDArray[np.int32],
+    since_us: NDArray[np.int64],
+    report: Codes,
+    time_us: int,
+    k: int,
+    within_us: int,
+) -> tuple[Codes, Codes, NDArray[np.int32], NDArray[np.int64]]:
+    """Hysteresis: a disposition changes only after k consecutive reports agree on the new one, all
+    within `within_us` of the first of them (`since_us`): an identity is called again and again, while
+    sporadic wrong calls, however many over a long life, seldom line up so closely.
 
-    Reports equal to the current disposition reset the challenger; NO_REPORT leaves everything as is.
+    Reports equal to the current disposition reset the challenger; NO_REPORT leaves everything as is;
+    a challenger older than `within_us` is replaced by the report that finds it so.
     """
     has = report != NO_REPORT
     agrees = has & (report == current)
     challenges = has & ~agrees
-    same = challenges & (report == candidate)
+    same = challenges & (report == candidate) & (time_us - since_us <= within_us)
     count = np.where(agrees, 0, np.where(same, count + 1, np.where(challenges, 1, count))).astype(np.int32)
+    since_us = np.where(challenges & ~same, time_us, since_us).astype(np.int64)
     candidate = np.where(challenges, report, np.where(agrees, NO_REPORT, candidate)).astype(np.int8)
     flip = challenges & (count >= k)
     current = np.where(flip, report, current).astype(np.int8)
     count = np.where(flip, 0, count).astype(np.int32)
     candidate = np.where(flip, NO_REPORT, candidate).astype(np.int8)
-    return current, candidate, count
+    return current, candidate, count, since_us
 
 
 def infer_environment(

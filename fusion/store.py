@@ -62,6 +62,8 @@ class TrackTable:
     disposition: NDArray[np.int8] = field(default_factory=lambda: _i(0, np.int8))
     challenger: NDArray[np.int8] = field(default_factory=lambda: _i(0, np.int8))
     challenges: NDArray[np.int32] = field(default_factory=lambda: _i(0, np.int32))
+    challenged_us: NDArray[np.int64] = field(default_factory=lambda: _i(0, np.int64))
+    """Time of the first report of the current challenger's streak."""
     ids: list[str] = field(default_factory=list)
     platform_ids: list[str | None] = field(default_factory=list)
     sources: list[Sources] = field(default_factory=list)
@@ -87,6 +89,7 @@ class TrackTable:
             disposition=_i(n, np.int8, UNKNOWN),
             challenger=_i(n, np.int8, NO_REPORT),
             challenges=_i(n, np.int32),
+            challenged_us=_i(n, np.int64),
             ids=[""] * n,
             platform_ids=[None] * n,
             sources=[{} for _ in range(n)],

@@ -10,7 +10,6 @@ its snapshots carry them.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -23,12 +22,13 @@ from bus.recording import MAGIC, RecordedMessage, RecordingError, open_recording
 from bus.schema import Envelope, GroundTruth, PictureSnapshot, TrackUpdate
 from fusion.eval import EvalConfig, EvalReport, LatencyStats, evaluate, latency_stats
 from fusion.offline import OfflineFusion
-from nodes.options import add_config_option, fusion_config
+from nodes import progress
+from nodes.options import add_config_option, add_json_option, fusion_config, print_json
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, help="a recording (.rec) or a picture history (JSON lines)")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_json_option(parser, "the report")
     parser.add_argument("--c", type=float, default=100.0, help="GOSPA cut-off distance in metres (default 100)")
     add_config_option(parser)
 
@@ -45,14 +45,15 @@ class Evaluation:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        result = evaluate_file(args.file, EvalConfig(c=args.c), args.config)
+        with progress.bar(f"rampart eval: {args.file.name}") as bar:
+            result = evaluate_file(args.file, EvalConfig(c=args.c), args.config, bar)
     except (RecordingError, OSError, ValueError) as error:
         print(f"rampart eval: {error}", file=sys.stderr)
         return 2
     report, latency, made_with = result.report, result.latency, result.fusion_settings
     if args.json:
         latency_figures = latency.to_dict() if latency else None
-        print(json.dumps({"accuracy": report.to_dict(), "latency": latency_figures, "fusion": made_with}, indent=2))
+        print_json({"accuracy": report.to_dict(), "latency": latency_figures, "fusion": made_with})
         return 0
     print(f"fusion settings: {_one_line(made_with) if made_with else 'not in the picture (an older fusion service)'}")
     print(report.summary())
@@ -68,10 +69,13 @@ def _one_line(fusion_settings: dict[str, Any]) -> str:
     return ", ".join(f"{key} {value}" for key, value in fusion_settings.items())
 
 
-def evaluate_file(path: Path, config: EvalConfig, fusion_config_path: Path | None = None) -> Evaluation:
+def evaluate_file(
+    path: Path, config: EvalConfig, fusion_config_path: Path | None = None, bar: progress.Bar = progress.NO_BAR
+) -> Evaluation:
     """Pair each truth frame with the latest snapshot at or before it, and evaluate. A recording
-    without a picture is fused offline first (see `nodes.options.fusion_config`)."""
-    messages = list(_messages(path, fusion_config_path))
+    without a picture is fused offline first (see `nodes.options.fusion_config`); `bar` follows the
+    recording time read (a picture history is read at once)."""
+    messages = list(_messages(path, fusion_config_path, bar))
     if not any(isinstance(m, GroundTruth) for m in messages):
         raise ValueError(f"{path} has no ground truth: nothing to evaluate against")
     frames = []
@@ -93,7 +97,7 @@ def _order(message: Envelope) -> tuple[datetime, int]:
     return message.time, 0 if isinstance(message, PictureSnapshot) else 1
 
 
-def _messages(path: Path, fusion_config_path: Path | None) -> Iterator[Envelope]:
+def _messages(path: Path, fusion_config_path: Path | None, bar: progress.Bar) -> Iterator[Envelope]:
     with open(path, "rb") as probe:
         is_recording = probe.read(len(MAGIC)) == MAGIC
     if not is_recording:
@@ -107,10 +111,10 @@ def _messages(path: Path, fusion_config_path: Path | None) -> Iterator[Envelope]
     recording = open_recording(path)
     records = list(recording)
     if any(_kind(r) is topics.Kind.SNAPSHOT for r in records):
-        yield from _decoded(records)
+        yield from _decoded(progress.through(records, bar))
     else:
         carried = recording.header.recorded.get("fusion")
-        yield from OfflineFusion(fusion_config(fusion_config_path, carried)).run(records)
+        yield from OfflineFusion(fusion_config(fusion_config_path, carried)).run(progress.through(records, bar))
 
 
 def _kind(record: RecordedMessage) -> topics.Kind | None:

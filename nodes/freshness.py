@@ -45,7 +45,8 @@ class PictureFreshness:
         self._lock = threading.Lock()
         self._snapshot_sent: datetime | None = None
         self._fusions: dict[str, bool] = {}
-        client.subscribe(f"{topics.ROOT}/picture/snapshot/+", self._on_snapshot)
+        # A page cleared (the picture shrank) or the fusion's resume probe is no snapshot: not an error.
+        client.subscribe(f"{topics.ROOT}/picture/snapshot/+", self._on_snapshot, on_cleared=_no_snapshot)
         if node_states:
             client.subscribe(topics.ALL_NODE_STATES, self._on_state)
 
@@ -78,3 +79,7 @@ class PictureFreshness:
         if fusions and not fusion_online:
             reasons.append("fusion offline")
         return Freshness(link, age, fusion_online, tuple(reasons))
+
+
+def _no_snapshot(topic: str) -> None:
+    """An empty retained message on a snapshot page."""

@@ -17,10 +17,11 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import asdict
+from datetime import datetime
 
 import numpy as np
 
-from bus import topics
+from bus import codec, topics
 from bus.client import PERSISTENT_SESSION_S, BrokerConfig, BusClient, Delivery
 from bus.schema import Envelope, Observation, PictureSnapshot, SourceKind, TrackUpdate, utc_now
 from fusion import FusionConfig, FusionCore, VerdictKind, resume
@@ -38,6 +39,16 @@ RESUME_TIMEOUT_S = 10.0
 
 ADMISSION_FIGURES = 8
 """Sources named in the NodeState's over-budget figures (the most refused first; a state holds 64)."""
+
+STEP_GAP_S = 0.002
+"""Shortest time between two picture steps while observations keep arriving: an observation is
+applied and published as soon as it arrives, and a stream of them is taken a few at a time rather
+than paying a whole step (showing the picture, building updates) for each one."""
+
+HANDOVER_SIZE = 1_000
+"""Decoded observations waiting for the run loop (half a second at 2k/s; decoded scans are large, so
+the bound is kept small). When it is full the client's dispatcher waits, its bounded inbox of raw
+messages fills and the client stops reading: the rest of a backlog stays with the broker."""
 
 SNAPSHOT_RATE_HZ = 1.0
 """How often the whole picture is published. The service's own setting, not the tracker's: it
@@ -77,9 +88,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 class FusionService:
-    """Wires `FusionCore` + `PictureFeed` to the bus. Observations are judged as they arrive, on the
-    client's dispatcher thread (its bounded inbox is the service's queue); the run loop steps the
-    picture and publishes. One lock keeps the two off the core at the same time."""
+    """Wires `FusionCore` + `PictureFeed` to the bus. The client's dispatcher decodes observations
+    and hands them over (bounded); the run loop alone touches the core: it judges what was handed
+    over, steps the picture and publishes, so building and sending updates never holds up intake."""
 
     def __init__(
         self,
@@ -106,8 +117,9 @@ class FusionService:
         # This start's epoch: the session base, milliseconds since 1970, so a restart's is larger.
         self.feed = PictureFeed(self.core, self.client.source, self.client.session, epoch=self.client.session)
         self.clock = PictureClock(max_lead_s=self.core.config.max_future_s)
-        self.verdicts: Counter[str] = Counter()
-        self._core_lock = threading.Lock()
+        self.verdicts: Counter[str] = Counter(dict.fromkeys(VerdictKind, 0))  # read by the figures' thread
+        self._arrivals: deque[tuple[Observation, Delivery]] = deque()
+        self._handover = threading.Condition()
         self._pending: list[float] = []
         self._snapshot_period_s = 1.0 / snapshot_rate_hz
         self._tick_s = self.core.config.tick_s
@@ -137,12 +149,27 @@ class FusionService:
         return admitted
 
     def _on_observation(self, message: Envelope, delivery: Delivery) -> None:
-        """Judge one observation; keep its receive time if accepted, for the latency figures."""
+        """Hand a decoded observation to the run loop, waiting while the handover is full."""
         if not isinstance(message, Observation):
             return  # the topic's kind already guarantees an observation
-        with self._core_lock:
+        with self._handover:
+            self._handover.wait_for(lambda: len(self._arrivals) < HANDOVER_SIZE or self._stopping.is_set())
+            self._arrivals.append((message, delivery))
+            self._handover.notify_all()
+
+    def _judge_arrivals(self, now: datetime) -> None:
+        """Ingest what was handed over; keep accepted ones' receive times, for the latency figures."""
+        with self._handover:
+            arrivals = list(self._arrivals)
+            self._arrivals.clear()
+            self._handover.notify_all()
+        for message, delivery in arrivals:
             self._received += 1
-            verdict = self.core.ingest(message, now=self.clock.now())
+            try:
+                verdict = self.core.ingest(message, now=now)
+            except Exception as error:  # contained like a failing handler: dead-lettered, counted
+                self.client.contain(error, delivery.topic, codec.encode(message), codec.MSGPACK)
+                continue
             self.verdicts[verdict.kind.value] += 1
             if verdict.kind is VerdictKind.ACCEPTED:
                 self.clock.observe(message.source.id, message.time)
@@ -177,6 +204,8 @@ class FusionService:
 
     def stop(self) -> None:
         self._stopping.set()
+        with self._handover:
+            self._handover.notify_all()
         if self._runner is not None:
             self._runner.join(timeout=5.0)
         self.client.stop()
@@ -188,7 +217,7 @@ class FusionService:
         self.stop()
 
     def run(self, duration_s: float | None = None) -> None:
-        """Fuse until stopped (or for `duration_s`): step the picture, publish."""
+        """Fuse until stopped (or for `duration_s`): step the picture as observations arrive, publish."""
         deadline = time.monotonic() + duration_s if duration_s else None
         next_snapshot = next_rate_sample = time.monotonic()
         heartbeat = self.client.heartbeat("the fusion loop")  # a stuck loop turns the node unhealthy
@@ -196,18 +225,17 @@ class FusionService:
             started = time.monotonic()
             heartbeat.beat()
             pages: list[PictureSnapshot] = []
-            with self._core_lock:
-                now = self.clock.now()
-                step = self.feed.step(now, sent_at=utc_now())
-                if step.change.applied:
-                    published = time.monotonic()
-                    applied = self._pending[: step.change.applied]
-                    self._latencies_ms.extend((published - received) * 1000 for received in applied)
-                    del self._pending[: step.change.applied]
-                if started >= next_snapshot or step.snapshot_due:
-                    pages = self.feed.snapshot_pages(now, utc_now())
-                    next_snapshot = started + self._snapshot_period_s
-                received = self._received
+            self._judge_arrivals(self.clock.now())
+            now = self.clock.now()
+            step = self.feed.step(now, sent_at=utc_now())
+            if step.change.applied:
+                published = time.monotonic()
+                applied = self._pending[: step.change.applied]
+                self._latencies_ms.extend((published - received) * 1000 for received in applied)
+                del self._pending[: step.change.applied]
+            if started >= next_snapshot or step.snapshot_due:
+                pages = self.feed.snapshot_pages(now, utc_now())
+                next_snapshot = started + self._snapshot_period_s
             for update in step.updates:
                 self.client.publish(topics.track(update.track.track_id), update, retain=True)
             for track_id in step.dropped:
@@ -215,9 +243,17 @@ class FusionService:
             if pages:
                 self._publish_snapshot(pages)
             if started >= next_rate_sample:
-                self._rate_window.append((started, received))
+                self._rate_window.append((started, self._received))
                 next_rate_sample = started + 1.0
-            self._stopping.wait(max(0.0, self._tick_s - (time.monotonic() - started)))
+            self._await_arrivals(started)
+
+    def _await_arrivals(self, step_started: float) -> None:
+        """Until the next step: an arrival (a stream is taken a few at a time, `STEP_GAP_S`), else
+        the next tick, which ages the picture while the bus is silent."""
+        rest = self._tick_s - (time.monotonic() - step_started)
+        with self._handover:
+            self._handover.wait_for(lambda: self._arrivals or self._stopping.is_set(), max(0.0, rest))
+        self._stopping.wait(max(0.0, STEP_GAP_S - (time.monotonic() - step_started)))
 
     def _publish_snapshot(self, pages: list[PictureSnapshot]) -> None:
         """Every page retained; pages a larger picture needed before are cleared, so a late joiner

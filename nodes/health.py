@@ -19,11 +19,14 @@ import argparse
 import sys
 import threading
 import time
+from dataclasses import dataclass
+from typing import Any
 
 from bus import topics
-from bus.client import BrokerConfig, BusClient, BusError, Delivery
-from bus.schema import Envelope, NodeState, SourceKind, utc_now
-from nodes.options import add_broker_option, broker_from, node_id
+from bus.client import BrokerConfig, BusError, Delivery
+from bus.schema import Envelope, NodeState, utc_now
+from nodes.options import add_broker_option, add_json_option, broker_from, node_id, print_json
+from nodes.passive import passive_client
 
 DEFAULT_MAX_AGE_S = 20.0
 """Four of BusClient's 5 s state refresh intervals."""
@@ -48,12 +51,38 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_AGE_S,
         help=f"an online state older than this many seconds is stale (default {DEFAULT_MAX_AGE_S:g})",
     )
+    add_json_option(parser, "the verdict, the reason and the node's last state (the exit code is the same)")
 
 
 def run(args: argparse.Namespace) -> int:
-    healthy, message = check(args.node, broker_from(args), args.timeout, args.max_age)
-    print(message if healthy else f"rampart health: {message}", file=sys.stdout if healthy else sys.stderr)
-    return 0 if healthy else 1
+    health = examine(args.node, broker_from(args), args.timeout, args.max_age)
+    if args.json:
+        print_json(health.to_dict())
+    else:
+        print(
+            health.message if health.healthy else f"rampart health: {health.message}",
+            file=sys.stdout if health.healthy else sys.stderr,
+        )
+    return 0 if health.healthy else 1
+
+
+@dataclass(frozen=True)
+class Health:
+    """The verdict on a node, what to say about it, and the last state heard from it (None if none)."""
+
+    node: str
+    healthy: bool
+    message: str
+    state: NodeState | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "healthy": self.healthy,
+            "message": self.message,
+            "age_s": _age_s(self.state) if self.state else None,
+            "state": self.state.model_dump(mode="json", by_alias=True) if self.state else None,
+        }
 
 
 def check(
@@ -61,6 +90,12 @@ def check(
 ) -> tuple[bool, str]:
     """(whether `node_id` is online with a state at most `max_age_s` old, what to say) within
     `timeout_s`, connecting included."""
+    health = examine(node_id, broker, timeout_s, max_age_s)
+    return health.healthy, health.message
+
+
+def examine(node_id: str, broker: BrokerConfig, timeout_s: float = 5.0, max_age_s: float = DEFAULT_MAX_AGE_S) -> Health:
+    """`check`, with the node's last state."""
     deadline = time.monotonic() + timeout_s
     latest: list[NodeState] = []
     online = threading.Event()
@@ -71,24 +106,28 @@ def check(
             if message.online and _age_s(message) <= max_age_s:
                 online.set()
 
-    client = BusClient(f"health.{node_id}", SourceKind.TOOL, broker, announce=False)
+    client = passive_client(f"health.{node_id}", broker, announce=False)
     client.subscribe(topics.node_state(node_id), on_state)
     try:
         client.start(timeout_s)
     except BusError as error:
-        return False, f"cannot check node {node_id}: {error}"
+        return Health(node_id, False, f"cannot check node {node_id}: {error}", None)
     try:
         online.wait(max(0.0, deadline - time.monotonic()))
     finally:
         client.stop()
-    if online.is_set():
-        state = latest[0]
-        return True, f"node {node_id} is online (role {state.role or '-'}, version {state.version or '-'})"
-    if latest and latest[0].online:
-        return False, f"node {node_id} is stale: its online state is {_age_s(latest[0]):.0f} s old (max {max_age_s:g})"
-    if latest:
-        return False, f"node {node_id} is offline (its last state is stamped {latest[0].time:%Y-%m-%d %H:%M:%S}Z)"
-    return False, f"no state from node {node_id} within {timeout_s:g} s"
+    state = latest[0] if latest else None
+    if online.is_set() and state is not None:
+        return Health(
+            node_id, True, f"node {node_id} is online (role {state.role or '-'}, version {state.version or '-'})", state
+        )
+    if state is not None and state.online:
+        message = f"node {node_id} is stale: its online state is {_age_s(state):.0f} s old (max {max_age_s:g})"
+    elif state is not None:
+        message = f"node {node_id} is offline (its last state is stamped {state.time:%Y-%m-%d %H:%M:%S}Z)"
+    else:
+        message = f"no state from node {node_id} within {timeout_s:g} s"
+    return Health(node_id, False, message, state)
 
 
 def _age_s(state: NodeState) -> float:

@@ -28,9 +28,10 @@ from typing import Any
 from bus import topics
 from bus.client import BrokerConfig, BusClient, Delivery
 from bus.replica import PictureReplica
-from bus.schema import Envelope, SensorReading, SourceKind, Track, VideoMetadata
+from bus.schema import Envelope, SensorReading, Track, VideoMetadata
 from nodes.freshness import STALE_AFTER_S, PictureFreshness
 from nodes.options import add_broker_option, broker_from
+from nodes.passive import passive_client
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +198,7 @@ class MapServer:
     ) -> None:
         if not map_page_built():
             raise FileNotFoundError(BUILD_HINT)
-        self.client = BusClient(node_id, SourceKind.TOOL, broker, role="monitor")
+        self.client = passive_client(node_id, broker, announce=True)
         self.feed = MapFeed(self.client, stale_after_s)
         self.config = json.dumps({"tiles": tiles, "stale_after_s": stale_after_s})
         self._pages: set[queue.Queue[str]] = set()

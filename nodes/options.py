@@ -1,9 +1,11 @@
-"""Options that several subcommands share, declared once: the broker and the fusion settings file;
-and the argparse types that turn a bad value into a usage error naming the option (exit 2)."""
+"""Options that several subcommands share, declared once: the broker, the fusion settings file and
+`--json` (and the one way a result is printed as JSON); and the argparse types that turn a bad value
+into a usage error naming the option (exit 2)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -115,6 +117,15 @@ def broker_from(args: argparse.Namespace) -> BrokerConfig:
         raise
     except ValueError as error:
         raise OptionError(f"RAMPART_BROKER: {error}") from None
+
+
+def add_json_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--json", action="store_true", help=f"print {what} as one JSON document on stdout")
+
+
+def print_json(document: Mapping[str, Any]) -> None:
+    """A command's result with `--json`: one JSON document, the only thing on stdout."""
+    print(json.dumps(document, indent=2), flush=True)
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:

@@ -17,8 +17,10 @@ import sys
 from pathlib import Path
 
 from nodes.broker import BROKER_CONFIG
+from nodes.options import add_json_option, print_json
 from nodes.security import (
     CA_FILE,
+    CA_KEY_FILE,
     AuthFileError,
     AuthSpec,
     Node,
@@ -58,6 +60,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--skip-existing", action="store_true", help="do nothing if OUT is already provisioned (an init container)"
     )
+    add_json_option(parser, "what was written and how to use it")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,7 +70,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"rampart provision: {error}", file=sys.stderr)
         return 2
     if args.skip_existing and (args.out / CA_FILE).exists():
-        print(f"{args.out} is already provisioned; nothing to do")
+        if args.json:
+            print_json({"out": str(args.out), "provisioned": False})
+        else:
+            print(f"{args.out} is already provisioned; nothing to do")
         return 0
     if args.ca_from is None and (args.out / CA_FILE).exists():
         print(
@@ -88,12 +94,27 @@ def run(args: argparse.Namespace) -> int:
         for path in (directory, *directory.iterdir()) if owner is not None else ():
             os.chown(path, owner, -1)
     kind = "passwords" if args.password else "client certificates"
+    if args.json:
+        print_json(
+            {
+                "out": str(args.out),
+                "provisioned": True,
+                "identities": [node.id for node in spec.nodes],
+                "credentials": kind,
+                "hosts": list(spec.hosts),
+                "broker_config": str(config),
+                "ca_file": str(deployment.ca_file),
+                "identity_dir": str(deployment.identity_dir),
+                "ca_key": None if issuer else str(args.out / CA_KEY_FILE),
+            }
+        )
+        return 0
     print(f"provisioned {len(spec.nodes)} identities ({kind}) for {', '.join(spec.hosts)} in {args.out}")
     print(f"  broker:  mosquitto -c {config}")
     print(f"  nodes:   RAMPART_CA_FILE={deployment.ca_file} RAMPART_IDENTITY_DIR={deployment.identity_dir}")
     print(f"           --broker mqtts://HOST:{TLS_PORT}, HOST one of {', '.join(spec.hosts)}")
     if issuer is None:
-        print(f"  keep {args.out / 'ca.key'} offline: it is needed only to add identities (--ca-from)")
+        print(f"  keep {args.out / CA_KEY_FILE} offline: it is needed only to add identities (--ca-from)")
     return 0
 
 

@@ -15,7 +15,8 @@ from bus import topics
 from bus.client import PERSISTENT_SESSION_S, BrokerConfig, BusClient, BusError
 from bus.recording import RecordedMessage, RecordingWriter
 from bus.schema import SourceKind, utc_now
-from nodes.options import add_broker_option, broker_from, node_id
+from nodes import progress
+from nodes.options import add_broker_option, add_json_option, broker_from, node_id, print_json
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +33,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=node_id,
         help="node id: its identity in a provisioned deployment (default recorder)",
     )
+    add_json_option(parser, "the summary at the stop")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,12 +48,16 @@ def run(args: argparse.Namespace) -> int:
         try:
             while deadline is None or time.monotonic() < deadline:
                 time.sleep(min(1.0, deadline - time.monotonic()) if deadline else 1.0)
-                print(f"\r{recorder.status()}", end="", file=sys.stderr, flush=True)
+                if progress.shown():  # a live count on a terminal; never in logs
+                    print(f"\r{recorder.status()}", end="", file=sys.stderr, flush=True)
                 if recorder.failure is not None:  # another recorder took our id over: exit non-zero
                     raise recorder.failure
         except KeyboardInterrupt:
             pass
-    print(f"\r{recorder.status()}  -> {args.out}", file=sys.stderr)
+    if args.json:
+        print_json({"out": str(args.out), "topics": filters, **recorder.figures()})
+    else:
+        print(f"\r{recorder.status()}  -> {args.out}", file=sys.stderr)
     return 0
 
 
@@ -115,9 +121,14 @@ class Recorder:
         with self._lock:
             return self._lock.wait_for(lambda: self._latest is not None and condition(self._latest), timeout_s)
 
+    def figures(self) -> dict[str, float]:
+        """What was recorded so far: messages, payload bytes, seconds since the start, messages a second."""
+        seconds = max(time.monotonic() - self._started, 1e-9)
+        return {"messages": self.messages, "bytes": self.bytes, "seconds": seconds, "rate": self.messages / seconds}
+
     def status(self) -> str:
-        elapsed = max(time.monotonic() - self._started, 1e-9)
-        return f"recorded {self.messages} messages, {self.bytes / 1e6:.2f} MB ({self.messages / elapsed:.0f} msg/s)"
+        figures = self.figures()
+        return f"recorded {self.messages} messages, {self.bytes / 1e6:.2f} MB ({figures['rate']:.0f} msg/s)"
 
     def start(self) -> Recorder:
         self._client.start()

@@ -8,16 +8,21 @@ from importlib.metadata import version
 from pathlib import Path
 
 from bus import asyncapi
+from nodes.options import add_json_option, print_json
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("docs"), help="directory to write into (default: docs)")
+    add_json_option(parser, "the files written")
 
 
 def run(args: argparse.Namespace) -> int:
     written = write(args.out, version("rampart"))
-    for path in written:
-        print(path)
+    if args.json:
+        print_json({"written": [str(path) for path in written]})
+    else:
+        for path in written:
+            print(path)
     return 0
 
 

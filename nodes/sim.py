@@ -22,8 +22,8 @@ from bus.client import BrokerConfig, BusClient
 from bus.envelope import Stamper
 from bus.recording import RecordedMessage, RecordingWriter
 from bus.schema import Envelope, Source, SourceKind, utc_now
-from nodes import truth
-from nodes.options import add_broker_option, broker_from, fusion_settings
+from nodes import progress, truth
+from nodes.options import add_broker_option, add_json_option, broker_from, fusion_settings, print_json
 from simulators import Scenario, ScenarioError, load_scenario, simulate
 from simulators.native import GpsOutput, RadarOutput, TruthFrame, VideoOutput
 
@@ -44,6 +44,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="with --out: fusion settings (TOML) the recording carries, for replay --offline and eval",
     )
+    add_json_option(parser, "the summary")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,10 +62,33 @@ def run(args: argparse.Namespace) -> int:
             print(f"rampart sim: {args.out} exists; --force overwrites it", file=sys.stderr)
             return 2
         carried = fusion_settings(args.config) if args.config else None
-        written = write_recording(scenario, seed, args.out, carried)
-        print(f"wrote {written} messages of scenario {scenario.name} (seed {seed}) to {args.out}")
+        with progress.bar(f"rampart sim: {scenario.name}", scenario.duration_s) as bar:
+            written = write_recording(scenario, seed, args.out, carried, bar)
+        if args.json:
+            print_json(
+                {
+                    "scenario": scenario.name,
+                    "seed": seed,
+                    "duration_s": scenario.duration_s,
+                    "messages": written,
+                    "out": str(args.out),
+                    "fusion": carried,
+                }
+            )
+        else:
+            print(f"wrote {written} messages of scenario {scenario.name} (seed {seed}) to {args.out}")
         return 0
-    run_live(scenario, seed, broker_from(args), args.speed)
+    broker = broker_from(args)
+    with progress.bar(f"rampart sim: {scenario.name}", scenario.duration_s) as bar:
+        sent = run_live(scenario, seed, broker, args.speed, bar)
+    if args.json:
+        print_json({"scenario": scenario.name, "seed": seed, "duration_s": scenario.duration_s, **sent})
+    else:
+        print(
+            f"sim {scenario.name}: {scenario.duration_s:g} s (seed {seed}), sources {sent['sources']}, "
+            f"published {sent['published']}, dropped {sent['dropped']}, rejected {sent['rejected']}",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -135,9 +159,16 @@ def scenario_messages(scenario: Scenario, seed: int) -> Iterator[tuple[int, str,
             yield emission.emit_time_us, topic, stamper.stamp(message)
 
 
-def write_recording(scenario: Scenario, seed: int, path: Path, fusion: dict[str, Any] | None = None) -> int:
+def write_recording(
+    scenario: Scenario,
+    seed: int,
+    path: Path,
+    fusion: dict[str, Any] | None = None,
+    bar: progress.Bar = progress.NO_BAR,
+) -> int:
     """The scenario as a recording: what a recorder on the bus would have captured, in time order;
-    with `fusion` settings, the header carries them for offline replay and eval to fuse it with."""
+    with `fusion` settings, the header carries them for offline replay and eval to fuse it with.
+    `bar` follows the scenario time written."""
     recorded: dict[str, Any] = {
         "source": "simulator",
         "scenario": scenario.name,
@@ -152,18 +183,21 @@ def write_recording(scenario: Scenario, seed: int, path: Path, fusion: dict[str,
             payload = codec.encode(message)
             writer.write(RecordedMessage(time_us, topic, payload, content_type=codec.MSGPACK, qos=1))
             count += 1
+            bar((time_us - scenario.start_time_us) / 1e6)
     return count
 
 
-def run_live(scenario: Scenario, seed: int, broker: BrokerConfig, speed: float) -> None:
-    """Publish the scenario in (scaled) real time; observation times are shifted to look live."""
+def run_live(
+    scenario: Scenario, seed: int, broker: BrokerConfig, speed: float, bar: progress.Bar = progress.NO_BAR
+) -> dict[str, int]:
+    """Publish the scenario in (scaled) real time; observation times are shifted to look live. `bar`
+    follows the scenario time; returns what the adapters counted, summed over the sources."""
     shift = utc_now() - scenario.start_time
     start_us = scenario.start_time_us
     source = truth_source(scenario)
     truth_topic = topics.truth(scenario.name)
     adapters: dict[str, Adapter[Any]] = {}
     started = time.monotonic()
-    last_progress = 0.0
     with ExitStack() as stack:
         truth_client = stack.enter_context(BusClient(source.id, SourceKind.SIMULATOR, broker, role="simulator"))
         for emission in simulate(scenario, seed):
@@ -181,24 +215,12 @@ def run_live(scenario: Scenario, seed: int, broker: BrokerConfig, speed: float) 
                     adapter = stack.enter_context(target.make(broker, time_shift=shift))
                     adapters[target.source_id] = adapter
                 adapter.submit(target.data)
-            now = time.monotonic()
-            if now - last_progress >= 1.0:
-                last_progress = now
-                _progress(scenario, (emission.emit_time_us - start_us) / 1e6, adapters)
+            bar((emission.emit_time_us - start_us) / 1e6)
         for adapter in adapters.values():
             adapter.flush()
-        _progress(scenario, scenario.duration_s, adapters)
-        print(file=sys.stderr)
-
-
-def _progress(scenario: Scenario, sim_s: float, adapters: dict[str, Adapter[Any]]) -> None:
-    published = sum(adapter.figures.published for adapter in adapters.values())
-    dropped = sum(adapter.figures.dropped for adapter in adapters.values())
-    rejected = sum(adapter.figures.rejected for adapter in adapters.values())
-    print(
-        f"\rsim {scenario.name}: t={sim_s:6.1f}/{scenario.duration_s:g} s  sources {len(adapters)}  "
-        f"published {published}  dropped {dropped}  rejected {rejected}",
-        end="",
-        file=sys.stderr,
-        flush=True,
-    )
+        return {
+            "sources": len(adapters),
+            "published": sum(adapter.figures.published for adapter in adapters.values()),
+            "dropped": sum(adapter.figures.dropped for adapter in adapters.values()),
+            "rejected": sum(adapter.figures.rejected for adapter in adapters.values()),
+        }

@@ -26,25 +26,26 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from rich.console import Console, Group
-from rich.live import Live
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
 from bus import topics
-from bus.client import BrokerConfig, BusClient, BusError, Delivery
+from bus.client import FIGURE_PREFIX, BrokerConfig, BusClient, BusError, Delivery
 from bus.replica import PictureReplica
-from bus.schema import Envelope, GroundTruth, NodeState, SourceKind, Track
+from bus.schema import Envelope, GroundTruth, NodeState, Track
 from fusion.eval import EvalConfig, evaluate
+from nodes import progress
 from nodes.broker import INSTALL_HINT, BrokerUnavailable, LocalMosquitto, free_port
 from nodes.freshness import PictureFreshness
 from nodes.map import BUILD_HINT, map_page_built
-from nodes.options import add_broker_option, add_config_option, fusion_config
+from nodes.options import OptionError, add_broker_option, add_config_option, add_json_option, fusion_config, print_json
+from nodes.passive import passive_client
 from nodes.security import Node, Role, provision, stack_auth
-from nodes.views import freshness_line
+from nodes.views import freshness_line, live_view
 from simulators import Scenario, ScenarioError, load_scenario
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vehicles", type=int, default=2, help="vehicle nodes to start (default 2)")
     add_broker_option(parser, default="start a local Mosquitto on a free port")
     parser.add_argument("--duration", type=float, help="run headless this many seconds, then print a summary")
+    add_json_option(parser, "the summary (with --duration)")
     parser.add_argument("--speed", type=float, default=1.0, help="scenario speed, times real time (default 1)")
     add_config_option(parser)
     parser.add_argument("--map-port", type=int, help="port of the live map (`rampart map`; default: a free one)")
@@ -77,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     if args.speed <= 0:
         print(f"rampart up: --speed must be positive, got {args.speed:g}", file=sys.stderr)
         return 2
+    if args.json and not args.duration:
+        raise OptionError("--json needs --duration: without it, up shows a live view until Ctrl-C")
     if args.config is not None:
         fusion_config(args.config)  # a bad file stops here, before anything starts
     try:
@@ -122,23 +126,19 @@ def run(args: argparse.Namespace) -> int:
         children.append(
             Child("map", [sys.executable, "-m", "nodes.cli", "map", "--broker", url, "--port", str(map_port)])
         )
-        print(f"rampart up: the live map: {map_url}", flush=True)
+        print(f"rampart up: the live map: {map_url}", file=sys.stderr if args.json else sys.stdout, flush=True)
     else:
         print(f"rampart up: no live map ({BUILD_HINT})", file=sys.stderr)
     stack = Stack(children, logs, env)
     interrupted = False
     try:
         stack.start()
-        if args.duration:  # progress on stderr, shown only on a terminal, gone when done
-            columns = (TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn())
-            with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-                task = progress.add_task(f"rampart up: {scenario.name}", total=args.duration)
+        if args.duration:
+            with progress.bar(f"rampart up: {scenario.name}", args.duration) as bar:
                 started = time.monotonic()
-                stack.supervise_until(
-                    started + args.duration, lambda: progress.update(task, completed=time.monotonic() - started)
-                )
+                stack.supervise_until(started + args.duration, lambda: bar(time.monotonic() - started))
         else:
-            with Live(console=Console(), auto_refresh=False) as live:
+            with live_view(Console()) as live:
                 stack.supervise_until(
                     None, lambda: live.update(monitor.view(stack, url, map_url, live.console), refresh=True)
                 )
@@ -149,7 +149,11 @@ def run(args: argparse.Namespace) -> int:
         monitor.stop()
         if local:
             local.close()
-    print(monitor.summary(stack, logs))
+    outcome = monitor.outcome(stack, logs, map_url)
+    if args.json:
+        print_json(outcome)
+    else:
+        print(summary(outcome))
     failed = [child.name for child in stack.children if child.status == "failed"]
     if failed:
         print(f"rampart up: {', '.join(failed)} failed {RESTART_LIMIT + 1} times (logs: {logs})", file=sys.stderr)
@@ -285,7 +289,7 @@ class Monitor:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self.client = BusClient(MONITOR_ID, SourceKind.TOOL, self.broker, role="monitor")
+        self.client = passive_client(MONITOR_ID, self.broker, announce=True)
         self.replica = PictureReplica(self.client)
         self.freshness = PictureFreshness(self.client)
         self.client.subscribe(topics.ALL_NODE_STATES, self._on_state)
@@ -346,30 +350,58 @@ class Monitor:
         states = sorted(self.states.items())
         shown = states if len(states) <= max(room, 1) else states[: max(room - 1, 0)]
         for node_id, state in shown:
-            figures = ", ".join(f"{key} {value:g}" for key, value in list(state.figures.items())[:4])
+            own = {key: value for key, value in state.figures.items() if not key.startswith(FIGURE_PREFIX)}
+            figures = ", ".join(f"{key} {value:g}" for key, value in list((own or state.figures).items())[:4])
             online = Text("online", style="green") if state.online else Text("offline", style="red")
             nodes.add_row(node_id, state.role, online, figures)
         if len(shown) < len(states):
             nodes.add_row(f"+{len(states) - len(shown)} more", "", "", "")
         return Group(*lines, nodes)
 
-    def summary(self, stack: Stack, logs: Path) -> str:
+    def outcome(self, stack: Stack, logs: Path, map_url: str | None) -> dict[str, Any]:
+        """The run's result (`rampart up --json` prints it as it is): the picture at the end, the
+        traffic, the processes, and the accuracy against the scenario's truth (None without a
+        truth frame that had a picture beside it)."""
         tracks = list(self.replica.tracks().values())
         with self._lock:
             frames = [(truth, picture) for truth, picture in self.frames if picture]
-        lines = [
-            f"rampart up: {self.scenario}: {len(tracks)} tracks at the end "
-            f"({sum(t.status == 'confirmed' for t in tracks)} confirmed); "
-            f"{self.counts['observations']} observations, {self.counts['track updates']} track updates",
-            "processes: " + ", ".join(f"{c.name} {c.status}" for c in stack.children),
-        ]
-        if frames:
-            report = evaluate(frames, EvalConfig())
-            gospa = report.mean_gospa
-            lines.append(
-                f"accuracy over {len(frames)} truth frames: mean GOSPA {gospa:.1f} m (c=100 m)"
-                if gospa is not None
-                else "accuracy: no frame to evaluate"
-            )
-        lines.append(f"logs: {logs}")
-        return "\n".join(lines)
+        by_identity: dict[str, int] = {}
+        for track in tracks:
+            by_identity[track.disposition.value] = by_identity.get(track.disposition.value, 0) + 1
+        config = EvalConfig()
+        accuracy = (
+            {"truth_frames": len(frames), "mean_gospa_m": evaluate(frames, config).mean_gospa, "c_m": config.c}
+            if frames
+            else None
+        )
+        return {
+            "scenario": self.scenario,
+            "tracks": len(tracks),
+            "confirmed": sum(t.status == "confirmed" for t in tracks),
+            "by_identity": dict(sorted(by_identity.items())),
+            "observations": self.counts["observations"],
+            "track_updates": self.counts["track updates"],
+            "processes": {child.name: child.status for child in stack.children},
+            "accuracy": accuracy,
+            "map": map_url,
+            "logs": str(logs),
+        }
+
+
+def summary(outcome: dict[str, Any]) -> str:
+    """The outcome of a run as lines for a person."""
+    lines = [
+        f"rampart up: {outcome['scenario']}: {outcome['tracks']} tracks at the end ({outcome['confirmed']} confirmed); "
+        f"{outcome['observations']} observations, {outcome['track_updates']} track updates",
+        "processes: " + ", ".join(f"{name} {status}" for name, status in outcome["processes"].items()),
+    ]
+    accuracy = outcome["accuracy"]
+    if accuracy is not None:
+        gospa = accuracy["mean_gospa_m"]
+        lines.append(
+            f"accuracy over {accuracy['truth_frames']} truth frames: mean GOSPA {gospa:.1f} m (c={accuracy['c_m']:g} m)"
+            if gospa is not None
+            else "accuracy: no frame to evaluate"
+        )
+    lines.append(f"logs: {outcome['logs']}")
+    return "\n".join(lines)

@@ -15,9 +15,8 @@ import threading
 import paho.mqtt.client as mqtt
 
 from bus import codec, topics
-from bus.client import BusClient
-from bus.schema import SourceKind
 from nodes.options import add_broker_option, broker_from
+from nodes.passive import passive_client
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +48,7 @@ def as_json(msg: mqtt.MQTTMessage) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    client = BusClient(args.id, SourceKind.TOOL, broker_from(args), role="monitor", announce=False)
+    client = passive_client(args.id, broker_from(args), announce=False)
     done = threading.Event()
     printed = 0
     lock = threading.Lock()

@@ -13,7 +13,6 @@ from datetime import datetime
 import numpy as np
 import pymap3d
 from rich.console import Console, Group
-from rich.live import Live
 from rich.text import Text
 
 from adapters.base import Adapter
@@ -23,7 +22,7 @@ from bus.schema import Environment, GeoPoint, PositionReport, Track
 from fusion.clock import PictureClock
 from nodes.freshness import PictureFreshness
 from nodes.options import add_broker_option, broker_from, east_north, lat_lon, positive, vehicle_id
-from nodes.views import Column, class_cell, freshness_line, identity_cell, status_cell, track_table
+from nodes.views import Column, class_cell, freshness_line, identity_cell, live_view, status_cell, track_table
 
 
 @dataclass(frozen=True)
@@ -96,8 +95,7 @@ def run(args: argparse.Namespace) -> int:
     freshness = PictureFreshness(navigation.client, node_states=False)  # a vehicle reads the picture only
     deadline = started + args.duration if args.duration else None
     console = Console()
-    live = None if args.headless else Live(console=console, auto_refresh=False)
-    with navigation, live or contextlib.nullcontext():
+    with navigation, contextlib.nullcontext() if args.headless else live_view(console) as live:
         while deadline is None or time.monotonic() < deadline:
             elapsed = time.monotonic() - started
             lat_now, lon_now, _ = pymap3d.enu2geodetic(ve * elapsed, vn * elapsed, 0.0, start.lat, start.lon, 0.0)
@@ -140,7 +138,16 @@ def view(
     ranges, bearings = ranges_and_bearings(own, tracks)
     order = np.argsort(ranges, kind="stable")
     by_range = [tracks[int(index)] for index in order]
-    columns = [
+    fresh = freshness.now()
+    title = f"Shared picture at {vehicle_id} ({own.lat:.5f}, {own.lon:.5f})"
+    rows = console.size.height - 8
+    table = track_table(title, by_range, columns(ranges, bearings, order), console.size.width, rows, fresh.stale)
+    return Group(freshness_line(fresh), table, Text(summary(vehicle_id, replica)))
+
+
+def columns(ranges: np.ndarray, bearings: np.ndarray, order: np.ndarray) -> list[Column]:
+    """The view's columns; row `i` shows track `order[i]`, at `ranges` and `bearings` of that index."""
+    return [
         Column("track", 9, 0, lambda i, t: t.track_id),
         Column("status", 9, 0, lambda i, t: status_cell(t)),
         Column("range m", 7, 0, lambda i, t: f"{ranges[order[i]]:.0f}", right=True),
@@ -150,7 +157,3 @@ def view(
         Column("speed m/s", 9, 3, lambda i, t: f"{float(np.hypot(*t.velocity_enu_mps[:2])):.1f}", right=True),
         Column("sources", 7, 4, lambda i, t: str(len(t.sources)), right=True),
     ]
-    fresh = freshness.now()
-    title = f"Shared picture at {vehicle_id} ({own.lat:.5f}, {own.lon:.5f})"
-    table = track_table(title, by_range, columns, console.size.width, console.size.height - 8, fresh.stale)
-    return Group(freshness_line(fresh), table, Text(summary(vehicle_id, replica)))

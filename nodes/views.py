@@ -1,11 +1,18 @@
-"""Terminal tables that fit the terminal: columns are dropped by priority rather than squeezed until
-ids and statuses are cut, and rows beyond the screen are counted, not scrolled off."""
+"""Terminal views: tables that fit the terminal (columns are dropped by priority rather than squeezed
+until ids and statuses are cut, and rows beyond the screen are counted, not scrolled off), redrawn in
+place with log records printed above them rather than into them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TextIO
 
+from rich.console import Console
+from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
@@ -70,3 +77,32 @@ def class_cell(track: Track) -> str:
 
 def freshness_line(fresh: Freshness) -> Text:
     return Text(fresh.line(), style="bold white on red" if fresh.stale else "green")
+
+
+@contextmanager
+def live_view(console: Console) -> Iterator[Live]:
+    """A view redrawn in place at each `update(..., refresh=True)`; what is logged meanwhile is
+    printed above it (see `logs_above`)."""
+    stderr = sys.stderr
+    with Live(console=console, auto_refresh=False) as live, logs_above(stderr):
+        yield live
+
+
+@contextmanager
+def logs_above(stderr: TextIO) -> Iterator[None]:
+    """While a rich display (a live view, a progress bar) holds the terminal, it replaces sys.stderr
+    with a proxy that prints above it. Logging's handlers keep the stream they were made with, and a
+    record written there would land inside the display and break it: the handlers that wrote to
+    `stderr` (the stream before the display started) write to the proxy until the block ends."""
+    handlers = [
+        handler
+        for handler in logging.getLogger().handlers
+        if isinstance(handler, logging.StreamHandler) and handler.stream is stderr
+    ]
+    for handler in handlers:
+        handler.setStream(sys.stderr)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.setStream(stderr)

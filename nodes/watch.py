@@ -6,19 +6,18 @@ age, when snapshots stop, the fusion goes offline or the broker link is lost."""
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from datetime import UTC, datetime
 
 from rich.console import Console, Group
-from rich.live import Live
 
 from bus.client import BusClient
 from bus.replica import PictureReplica
-from bus.schema import SourceKind, Track
+from bus.schema import Track
 from nodes.freshness import STALE_AFTER_S, PictureFreshness
-from nodes.options import add_broker_option, broker_from
-from nodes.views import Column, class_cell, freshness_line, identity_cell, status_cell, track_table
+from nodes.options import add_broker_option, add_json_option, broker_from, print_json
+from nodes.passive import passive_client
+from nodes.views import Column, class_cell, freshness_line, identity_cell, live_view, status_cell, track_table
 
 STATUS_ORDER = {"confirmed": 0, "coasting": 1, "tentative": 2}
 REFRESH_S = 0.5
@@ -31,10 +30,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--stale-after", type=float, default=STALE_AFTER_S, help="seconds without a snapshot before STALE"
     )
     parser.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="print the picture and its freshness once as JSON (after --duration, 2 s by default)",
+    add_json_option(
+        parser, "the picture, its freshness and the rejected messages once (after --duration, 2 s by default)"
     )
 
 
@@ -61,18 +58,21 @@ def ordered(tracks: dict[str, Track]) -> list[Track]:
     return sorted(tracks.values(), key=lambda t: (STATUS_ORDER.get(t.status.value, 3), t.track_id))
 
 
-def view(console: Console, replica: PictureReplica, freshness: PictureFreshness) -> Group:
+def view(console: Console, replica: PictureReplica, freshness: PictureFreshness, client: BusClient) -> Group:
     fresh = freshness.now()
     tracks = ordered(replica.tracks())
     confirmed = sum(t.status == "confirmed" for t in tracks)
     title = f"rampart watch: {len(tracks)} tracks ({confirmed} confirmed), seq {replica.picture_seq}"
+    rejected = sum(client.figures.rejected.values())
+    if rejected:  # messages that did not decode: counted and logged, never republished (a passive node)
+        title += f", {rejected} rejected"
     rows = console.size.height - 7
     table = track_table(title, tracks, columns(datetime.now(UTC)), console.size.width, rows, fresh.stale)
     return Group(freshness_line(fresh), table)
 
 
 def run(args: argparse.Namespace) -> int:
-    client = BusClient(args.id, SourceKind.TOOL, broker_from(args), role="monitor", announce=False)
+    client = passive_client(args.id, broker_from(args), announce=False)
     replica = PictureReplica(client)
     freshness = PictureFreshness(client, args.stale_after)
     deadline = time.monotonic() + (args.duration if args.duration else 2.0 if args.json else float("inf"))
@@ -80,19 +80,21 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             time.sleep(max(0.0, deadline - time.monotonic()))
             fresh = freshness.now()
-            document = {
-                "stale": fresh.stale,
-                "reasons": list(fresh.reasons),
-                "picture_age_s": fresh.age_s,
-                "link": fresh.link,
-                "picture_seq": replica.picture_seq,
-                "tracks": [t.model_dump(mode="json") for t in ordered(replica.tracks())],
-            }
-            print(json.dumps(document, indent=1))
+            print_json(
+                {
+                    "stale": fresh.stale,
+                    "reasons": list(fresh.reasons),
+                    "picture_age_s": fresh.age_s,
+                    "link": fresh.link,
+                    "picture_seq": replica.picture_seq,
+                    "rejected": dict(client.figures.rejected),
+                    "tracks": [t.model_dump(mode="json") for t in ordered(replica.tracks())],
+                }
+            )
             return 0
         console = Console()
-        with Live(console=console, auto_refresh=False, screen=False) as live:
+        with live_view(console) as live:
             while time.monotonic() < deadline:
-                live.update(view(console, replica, freshness), refresh=True)
+                live.update(view(console, replica, freshness, client), refresh=True)
                 time.sleep(REFRESH_S)
     return 0

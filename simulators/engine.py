@@ -93,12 +93,13 @@ class _TruthSource(_Source):
         return TruthFrame(stamp_us, objects)
 
 
-def _visible(snap: Snapshot, world: World, exclude: int | None) -> tuple[FloatArray, IntArray]:
-    """Positions and classes of every object a sensor could see: alive, and not the sensor's carrier."""
+def _visible(snap: Snapshot, world: World, exclude: int | None) -> tuple[FloatArray, IntArray, IntArray]:
+    """Positions, classes and true dispositions of every object a sensor could see: alive, and not the
+    sensor's carrier."""
     mask = snap.alive.copy()
     if exclude is not None:
         mask[exclude] = False
-    return snap.kin.pos[mask], world.object_class[mask]
+    return snap.kin.pos[mask], world.object_class[mask], world.disposition_index[mask]
 
 
 class _RadarSource(_Source):
@@ -126,8 +127,10 @@ class _RadarSource(_Source):
             base = snap.kin.pos[self.carrier]
             boresight = float(snap.kin.heading_deg[self.carrier]) + cfg.fov_center_deg
         sensor_pos = base + np.array([0.0, 0.0, cfg.height_m])
-        positions, classes = _visible(snap, self.world, self.carrier)
-        return self.model.scan(self.rng, index, stamp_us, sensor_pos, boresight, positions, classes, self.frame)
+        positions, classes, dispositions = _visible(snap, self.world, self.carrier)
+        return self.model.scan(
+            self.rng, index, stamp_us, sensor_pos, boresight, positions, classes, dispositions, self.frame
+        )
 
 
 class _CameraSource(_Source):
@@ -146,7 +149,7 @@ class _CameraSource(_Source):
 
     def observe(self, snap: Snapshot, stamp_us: int, index: int) -> NativeOutput:
         aim = snap.kin.pos[self.aim] if isinstance(self.aim, int) else self.aim
-        positions, classes = _visible(snap, self.world, self.carrier)
+        positions, classes, _ = _visible(snap, self.world, self.carrier)
         return self.model.frame(
             self.rng,
             stamp_us,

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simulators.scenario import (
+    DISPOSITIONS,
     ENVIRONMENT,
     OBJECT_CLASSES,
     Follow,
@@ -315,6 +316,7 @@ class World:
             dtype=np.int64,
         )
         self.disposition: list[str] = dispositions + ["friendly"] * (len(drones) + len(vehicles))
+        self.disposition_index = np.array([DISPOSITIONS.index(d) for d in self.disposition], dtype=np.int64)
         self.environment: list[str] = [ENVIRONMENT[OBJECT_CLASSES[c]] for c in self.object_class]
 
     @property

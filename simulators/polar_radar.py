@@ -21,6 +21,7 @@ class Plot:
     snr_db: float
     label: str | None
     label_confidence: float
+    identity: str | None = None  # the identification call ("hostile", "neutral", "friendly"), None: no call
 
 
 def scan(
@@ -43,16 +44,21 @@ def scan(
         "site": {"lat": site[0], "lon": site[1], "alt_msl": site[2]},
         "acc": {"rng": accuracy[0], "az": accuracy[1], "el": accuracy[2]},
         "cov": {"az_from": coverage[0], "az_to": coverage[1], "rng": coverage[2], "pd": coverage[3]},
-        "plots": [
-            {
-                "rng": plot.range_m,
-                "az": plot.azimuth_deg,
-                "el": plot.elevation_deg,
-                "snr": plot.snr_db,
-                "cls": plot.label,
-                "cls_p": plot.label_confidence,
-            }
-            for plot in plots
-        ],
+        "plots": [_plot(plot) for plot in plots],
     }
     return json.dumps(document, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _plot(plot: Plot) -> dict[str, object]:
+    """One plot; `idn` only when the radar made an identification call."""
+    fields: dict[str, object] = {
+        "rng": plot.range_m,
+        "az": plot.azimuth_deg,
+        "el": plot.elevation_deg,
+        "snr": plot.snr_db,
+        "cls": plot.label,
+        "cls_p": plot.label_confidence,
+    }
+    if plot.identity is not None:
+        fields["idn"] = plot.identity
+    return fields

@@ -9,9 +9,10 @@ instead of silently falling back to a default.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -26,10 +27,15 @@ from pydantic import (
 )
 
 ObjectClass = Literal["vehicle", "person", "uav"]
-Disposition = Literal["hostile", "neutral", "unknown"]
+Disposition = Literal["hostile", "neutral", "friendly", "unknown"]
+"""A target's true identity; the scenario's own platforms (drones, combat vehicles) are friendly."""
 Label = Literal["vehicle", "person", "uav", "none"]
+Call = Literal["hostile", "neutral", "friendly", "none"]
+"""A sensor's identification of one detection: a declared disposition, or none (no call made)."""
 OBJECT_CLASSES: tuple[ObjectClass, ...] = ("vehicle", "person", "uav")
 LABELS: tuple[Label, ...] = ("vehicle", "person", "uav", "none")
+DISPOSITIONS: tuple[Disposition, ...] = ("hostile", "neutral", "friendly", "unknown")
+CALLS: tuple[Call, ...] = ("hostile", "neutral", "friendly", "none")
 ENVIRONMENT: dict[str, str] = {"vehicle": "land", "person": "land", "uav": "air"}
 
 Point2 = tuple[float, float]
@@ -57,20 +63,31 @@ class _Model(BaseModel):
 
 
 ConfusionRows = dict[ObjectClass, dict[Label, Probability]]
+IdentificationRows = dict[Disposition, dict[Call, Probability]]
 
 
-def _check_confusion(rows: ConfusionRows) -> ConfusionRows:
-    missing = [c for c in OBJECT_CLASSES if c not in rows]
-    if missing:
-        raise ValueError(f"missing rows for {', '.join(missing)}")
-    for true_class, row in rows.items():
-        total = sum(row.values())
-        if abs(total - 1.0) > 1e-6:
-            raise ValueError(f"row {true_class!r} sums to {total:g}, expected 1")
-    return rows
+Rows = TypeVar("Rows", ConfusionRows, IdentificationRows)
 
 
-Confusion = Annotated[ConfusionRows, AfterValidator(_check_confusion)]
+def _check_rows(truths: tuple[str, ...]) -> Callable[[Rows], Rows]:
+    """A validator of a confusion matrix: a row for each of `truths`, each row summing to 1."""
+
+    def check(rows: Rows) -> Rows:
+        missing = [c for c in truths if c not in rows]
+        if missing:
+            raise ValueError(f"missing rows for {', '.join(missing)}")
+        for truth, row in rows.items():
+            total = sum(row.values())
+            if abs(total - 1.0) > 1e-6:
+                raise ValueError(f"row {truth!r} sums to {total:g}, expected 1")
+        return rows
+
+    return check
+
+
+Confusion = Annotated[ConfusionRows, AfterValidator(_check_rows(OBJECT_CLASSES))]
+Identification = Annotated[IdentificationRows, AfterValidator(_check_rows(DISPOSITIONS))]
+"""Rows: the true disposition; columns: the call made (`CALLS`, "none" = no call); each row sums to 1."""
 
 
 def _default_confusion() -> ConfusionRows:
@@ -123,6 +140,9 @@ class PolarSensor(SourceTiming, DetectionRange):
     clutter_per_scan: NonNegativeFloat = 0.0  # Poisson mean of false plots, uniform over the covered area
     snr_1km_db: float = 20.0  # snr = snr_1km_db - 40 log10(range / 1 km)
     confusion: Confusion = Field(default_factory=_default_confusion)
+    identification: Identification | None = None
+    """How the sensor identifies what it detects (an interrogator or classifier making identity
+    calls); None: it makes no identity calls at all."""
 
 
 def _video_labels_only(rows: ConfusionRows) -> ConfusionRows:

@@ -7,6 +7,9 @@ on another's. Candidates are given as arrays (positions (n, 3) ENU, class indice
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -14,10 +17,11 @@ from simulators import klv, nmea, polar_radar
 from simulators.geometry import CameraAxes, LocalFrame, Polar, angle_diff_deg
 from simulators.native import GpsOutput, RadarOutput, VideoOutput
 from simulators.scenario import (
+    CALLS,
+    DISPOSITIONS,
     LABELS,
     OBJECT_CLASSES,
     Camera,
-    ConfusionRows,
     DetectionRange,
     Gps,
     PolarSensor,
@@ -32,6 +36,7 @@ VERTICAL_SIGMA_FACTOR = 2.0
 """The video tracker's claimed vertical geolocation sigma, as a multiple of its horizontal one: the
 height of a ground point comes from a terrain model and is less certain."""
 NO_LABEL = LABELS.index("none")
+NO_CALL = CALLS.index("none")
 
 
 def detection_probability(range_m: FloatArray, model: DetectionRange) -> FloatArray:
@@ -40,26 +45,39 @@ def detection_probability(range_m: FloatArray, model: DetectionRange) -> FloatAr
 
 
 class Classifier:
-    """Draws a reported label for each true class from a confusion matrix (rows: true class, columns:
-    `LABELS`). The confidence attached to a label is the probability that it is right given that it was
-    reported, with equal priors: M[l, l] / sum_c M[c, l]."""
+    """Draws a reported label for each true value from a confusion matrix (rows: the true values
+    `truths`, columns: the `labels`, the last of which means no call). The confidence attached to a
+    label is the probability that it is right given that it was reported, with equal priors:
+    M[l, l] / sum_c M[c, l]."""
 
-    def __init__(self, rows: ConfusionRows) -> None:
-        matrix = np.array([[rows[c].get(label, 0.0) for label in LABELS] for c in OBJECT_CLASSES])
+    def __init__(
+        self,
+        rows: Mapping[Any, Mapping[Any, float]],
+        truths: Sequence[str] = OBJECT_CLASSES,
+        labels: Sequence[str] = LABELS,
+    ) -> None:
+        matrix = np.array([[rows[c].get(label, 0.0) for label in labels] for c in truths])
         self.cumulative = np.cumsum(matrix, axis=1)
+        self.n_labels = len(labels)
         reported = matrix.sum(axis=0)
-        correct = np.append(np.diag(matrix[:, : len(OBJECT_CLASSES)]), 0.0)
+        correct = np.array(
+            [matrix[truths.index(label), j] if label in truths else 0.0 for j, label in enumerate(labels)]
+        )
         self.confidence = np.where(reported > 0.0, correct / np.where(reported > 0.0, reported, 1.0), 0.0)
 
-    def draw(self, rng: np.random.Generator, true_class: IntArray) -> IntArray:
-        u = rng.random(len(true_class))
-        drawn = (u[:, None] >= self.cumulative[true_class]).sum(axis=1)
-        labels: IntArray = np.minimum(drawn, len(LABELS) - 1).astype(np.int64)
+    def draw(self, rng: np.random.Generator, true_value: IntArray) -> IntArray:
+        u = rng.random(len(true_value))
+        drawn = (u[:, None] >= self.cumulative[true_value]).sum(axis=1)
+        labels: IntArray = np.minimum(drawn, self.n_labels - 1).astype(np.int64)
         return labels
 
 
 def _label(index: int) -> str | None:
     return None if index == NO_LABEL else LABELS[index]
+
+
+def _call(index: int) -> str | None:
+    return None if index == NO_CALL else CALLS[index]
 
 
 class RadarModel:
@@ -71,6 +89,8 @@ class RadarModel:
         self.sensor_id = sensor_id
         self.config = config
         self.classifier = Classifier(config.confusion)
+        rows = config.identification
+        self.identifier = None if rows is None else Classifier(rows, DISPOSITIONS, CALLS)
 
     def scan(
         self,
@@ -81,6 +101,7 @@ class RadarModel:
         boresight_deg: float,
         positions: FloatArray,
         classes: IntArray,
+        dispositions: IntArray,
         frame: LocalFrame,
     ) -> RadarOutput:
         cfg = self.config
@@ -92,6 +113,8 @@ class RadarModel:
         bearings = np.mod(polar.bearing_deg[detected] + cfg.sigma_bearing_deg * rng.standard_normal(n), 360.0)
         elevations = polar.elevation_deg[detected] + cfg.sigma_elevation_deg * rng.standard_normal(n)
         labels = self.classifier.draw(rng, classes[detected])
+        # A sensor that identifies draws its calls here; one that does not draws nothing, so its stream is unchanged.
+        calls = np.full(n, NO_CALL) if self.identifier is None else self.identifier.draw(rng, dispositions[detected])
 
         n_clutter = int(rng.poisson(cfg.clutter_per_scan))
         ground_range = cfg.max_range_m * np.sqrt(rng.random(n_clutter))
@@ -100,6 +123,7 @@ class RadarModel:
         bearings = np.concatenate([bearings, clutter_bearings])
         elevations = np.concatenate([elevations, np.degrees(np.arctan2(-sensor_pos[2], ground_range))])
         labels = np.concatenate([labels, np.full(n_clutter, NO_LABEL, dtype=np.int64)])
+        calls = np.concatenate([calls, np.full(n_clutter, NO_CALL, dtype=np.int64)])
         snr = cfg.snr_1km_db - 40.0 * np.log10(np.maximum(ranges, 1.0) / 1000.0)
 
         order = np.argsort(bearings, kind="stable")
@@ -111,14 +135,16 @@ class RadarModel:
                 snr_db=s,
                 label=_label(lab),
                 label_confidence=conf,
+                identity=_call(call),
             )
-            for r, b, e, lab, conf, s in zip(
+            for r, b, e, lab, conf, s, call in zip(
                 ranges[order].tolist(),
                 bearings[order].tolist(),
                 elevations[order].tolist(),
                 labels[order].tolist(),
                 self.classifier.confidence[labels[order]].tolist(),
                 snr[order].tolist(),
+                calls[order].tolist(),
                 strict=True,
             )
         ]

@@ -22,6 +22,7 @@ from adapters.klv import MisbFrame
 from bus import codec
 from bus.schema import (
     BoundingBox,
+    Disposition,
     Envelope,
     GeoPoint,
     ObjectClass,
@@ -223,6 +224,19 @@ def test_radar_unknown_label_gives_no_probabilities() -> None:
     assert reading.detections[0].class_probabilities == {}
 
 
+def test_radar_identification_calls_become_dispositions() -> None:
+    plots = (plot(idn="hostile"), plot(idn="neutral"), plot(idn="friendly"), plot(idn=None), plot(), plot(idn="pal"))
+    reading = radar.translate(scan_bytes(*plots), RADAR)
+    assert [d.disposition for d in reading.detections] == [
+        Disposition.HOSTILE,
+        Disposition.NEUTRAL,
+        Disposition.FRIENDLY,
+        None,  # no call, or a call outside the vocabulary, is no evidence (never "unknown")
+        None,
+        None,
+    ]
+
+
 def test_radar_bearing_of_360_wraps_to_north() -> None:
     reading = radar.translate(scan_bytes(plot(az=360.0)), RADAR)
     assert reading.detections[0].polar is not None
@@ -259,6 +273,10 @@ def test_radar_value_outside_the_schema_is_a_native_format_error() -> None:
         (scan_bytes(plot(), 3), "radar scan field plots[1]: expected an object, got 3"),
         (scan_bytes(plot(), plot(az="east")), 'radar scan field plots[1].az: expected a number, got "east"'),
         (scan_bytes(plot(cls=1)), "radar scan field plots[0].cls: expected a string or null, got 1"),
+        (
+            scan_bytes(plot(idn=["hostile"])),
+            'radar scan field plots[0].idn: expected a string or null, got ["hostile"]',
+        ),
         (scan_bytes(plot(snr=10**400)), "radar scan field plots[0].snr: " + "1" + "0" * 400 + " is too large"),
         (
             scan_bytes(site={"lat": 91.0, "lon": 0.0, "alt_msl": 0.0}),

@@ -279,10 +279,12 @@ def track(
     updated: datetime = T0,
     velocity: tuple[float, float, float] = (0.0, 0.0, 0.0),
     platform_id: str | None = None,
+    disposition: Disposition = Disposition.UNKNOWN,
 ) -> Track:
     return Track(
         track_id=track_id,
         status=status,
+        disposition=disposition,
         position=position,
         velocity_enu_mps=velocity,
         position_cov_enu_m2=ZERO3,
@@ -429,6 +431,65 @@ def test_platforms_separate_exclude_include() -> None:
     assert included.gospa.tolist() == pytest.approx([102.0, 52.0], abs=1e-6)
 
 
+H, N, F, U = Disposition.HOSTILE, Disposition.NEUTRAL, Disposition.FRIENDLY, Disposition.UNKNOWN
+
+
+def shown(*calls: tuple[str, Disposition] | None) -> list[tuple[GroundTruth, list[Track]]]:
+    """Frames one second apart in which the hostile object A is held by (track, disposition), or not."""
+    return [
+        (truth(k, A), [] if call is None else [track(call[0], geo(3, 4), disposition=call[1])])
+        for k, call in enumerate(calls)
+    ]
+
+
+def test_time_to_hostile_and_wrong_declarations() -> None:
+    frames = shown(None, ("T1", U), ("T1", N), ("T1", N), ("T1", H), ("T2", H), ("T2", N), None, ("T2", N), ("T3", N))
+    identity = evaluate(frames).identity
+    assert identity is not None
+    # Held from 1 s, first shown hostile at 4 s.
+    assert identity.time_to_hostile_s == {"A": 3.0}
+    assert (identity.hostile_declared, identity.median_time_to_hostile_s) == (1, 3.0)
+    # T1 turning neutral, T2 turning neutral, T3 taking A over as neutral; a gap is no new declaration.
+    assert [(e.track_id, e.shown, e.time.second) for e in identity.wrong_declarations] == [
+        ("T1", N, 2),
+        ("T2", N, 6),
+        ("T3", N, 9),
+    ]
+    assert identity.duration_s == 9.0
+    assert identity.wrong_declarations_per_hour == pytest.approx(3 * 3600 / 9)
+    assert (identity.blue_on_blue, identity.blue_on_blue_frames) == ((), 0)
+
+
+def test_a_hostile_never_declared_is_held_without_a_time() -> None:
+    b = obj("B", geo(500, 0))
+    frames = [(truth(k, A, b), [track("T1", geo(0, 1), disposition=H), track("T2", geo(500, 1))]) for k in range(3)]
+    identity = evaluate(frames).identity
+    assert identity is not None
+    assert identity.time_to_hostile_s == {"A": 0.0, "B": None}
+    assert (identity.hostile_declared, identity.median_time_to_hostile_s) == (1, 0.0)
+
+
+def test_blue_on_blue_counts_a_friendly_platform_shown_as_anything_but_friendly() -> None:
+    blue = obj("B", geo(1000, 0), platform_id="blue1")
+    own = track("P1", geo(1000, 2), platform_id="blue1", disposition=F)
+    frames = [
+        (truth(0, blue), [own]),
+        # A sensor-made track sitting further off than the platform's own track does not hold it.
+        (truth(1, blue), [own, track("X", geo(1000, 30))]),
+        # Without its own track the platform is held by the sensor-made one, shown unknown, then hostile.
+        (truth(2, blue), [track("X", geo(1000, 30))]),
+        (truth(3, blue), [track("X", geo(1000, 30))]),
+        (truth(4, blue), [track("X", geo(1000, 30), disposition=H)]),
+        (truth(5, blue), [own]),
+    ]
+    for mode in PlatformMode:
+        identity = evaluate(frames, EvalConfig(platforms=mode)).identity
+        assert identity is not None
+        assert [(e.track_id, e.shown, e.time.second) for e in identity.blue_on_blue] == [("X", U, 2), ("X", H, 4)]
+        assert identity.blue_on_blue_frames == 3
+        assert [(e.object_id, e.truth, e.shown) for e in identity.wrong_declarations] == [("B", F, H)]
+
+
 def test_extrapolation_and_height() -> None:
     # The track was updated 2 s before the truth time, 20 m behind, moving east at 10 m/s, 50 m up.
     frames = [(truth(2, A), [track("T1", geo(-20, 0, 50), updated=T0, velocity=(10.0, 0.0, 0.0))])]
@@ -456,6 +517,22 @@ def test_report_serialises_and_summarises() -> None:
     assert data["frames"] == 2
     assert data["platforms"]["frames"] == 2
     assert data["objects"]["A"]["time_to_confirm_s"] is None
+    assert data["identity"] == {
+        "duration_s": 1.0,
+        "hostile_held": 0,
+        "hostile_declared": 0,
+        "median_time_to_hostile_s": None,
+        "time_to_hostile_s": {},
+        "wrong_declarations": 0,
+        "wrong_declarations_per_hour": 0.0,
+        "wrong_declaration_events": [],
+        "blue_on_blue": 1,
+        "blue_on_blue_frames": 2,
+        "blue_on_blue_events": [
+            {"time": T0.isoformat(), "object_id": "B", "track_id": "P1", "truth": "friendly", "shown": "unknown"}
+        ],
+    }
+    assert data["platforms"]["identity"] is None
     text = report.summary()
     for needle in (
         "Targets",
@@ -463,6 +540,11 @@ def test_report_serialises_and_summarises() -> None:
         "GOSPA mean / max",
         "track-id switches",
         "objects confirmed",
+        "Identity (all objects, platforms included):",
+        "time to hostile median (s)      -",
+        "hostiles declared               0 of 0 held",
+        "wrong declarations (per hour)   0 (0.00)",
+        "blue on blue (platform frames)  1 (2)",
     ):
         assert needle in text
 

@@ -7,8 +7,18 @@ from datetime import UTC, datetime, timedelta
 from bus import codec, topics
 from bus.client import BrokerConfig
 from bus.replica import PictureReplica
-from bus.schema import DeadLetter, Envelope, GeoPoint, PositionReport, SensorReading, Source, SourceKind, Track
-from fusion import FusionConfig
+from bus.schema import (
+    DeadLetter,
+    Envelope,
+    GeoPoint,
+    Observation,
+    PositionReport,
+    SensorReading,
+    Source,
+    SourceKind,
+    Track,
+)
+from fusion import FusionConfig, Verdict
 from nodes.fusion import FusionService
 from tests.bus_helpers import Collector, client
 
@@ -125,3 +135,39 @@ def test_a_nesting_bomb_on_every_subscribed_topic_is_dead_lettered_and_nodes_go_
             gps.publish_raw(topic, codec.encode(own_report("ifv-1", datetime.now(UTC))))
             assert picture.wait_for(lambda tracks: "P-ifv-1" in tracks, timeout_s=5)
         assert fusion.figures()["rejected_undecodable"] >= 1
+
+
+def test_an_observation_the_core_fails_on_is_dead_lettered_and_the_fusion_goes_on(
+    rampart_own_broker, monkeypatch
+) -> None:
+    """The run loop judges what the dispatcher hands over: a failure there is contained like a
+    failing handler's, not the end of the loop."""
+    broker = BrokerConfig.from_url(rampart_own_broker.url)
+    letters = Collector()
+    fusion = FusionService(broker)
+    ingest = fusion.core.ingest
+
+    def failing_for_ifv_2(observation: Observation, now: datetime | None = None) -> Verdict:
+        if isinstance(observation, PositionReport) and observation.platform_id == "ifv-2":
+            raise FloatingPointError("overflow in a test")
+        return ingest(observation, now)
+
+    monkeypatch.setattr(fusion.core, "ingest", failing_for_ifv_2)
+    with fusion.start_in_background(), client(rampart_own_broker.url, "gps") as gps:
+        vehicle = client(rampart_own_broker.url, "vehicle")
+        picture = PictureReplica(vehicle)
+        with vehicle, client(rampart_own_broker.url, "watcher") as watcher:
+            watcher.subscribe(topics.ALL_DEAD_LETTERS, letters)
+            for platform in PLATFORMS:
+                topic = topics.observation("position", f"{platform}.gps")
+                gps.publish_raw(topic, codec.encode(own_report(platform, datetime.now(UTC))))
+            reason = "handler failed: FloatingPointError: overflow in a test"
+
+            def lettered(messages: list[Envelope]) -> bool:
+                return any(isinstance(m, DeadLetter) and m.reason == reason for m in messages)
+
+            assert letters.wait_for(lettered, timeout_s=10)
+            [letter] = [m for m in letters.messages if isinstance(m, DeadLetter)]
+            assert letter.original_topic == topics.observation("position", "ifv-2.gps")
+            assert picture.wait_for(lambda tracks: set(tracks) == {"P-ifv-1", "P-ifv-3"}, timeout_s=5)
+        assert fusion.client.figures.handler_errors == 1

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fusion.frame import LocalFrame
-from fusion.kalman import H_POSITION, polar_from_local, predict, update, wrap_angle
+from fusion.kalman import H_POSITION, H_STATE, polar_from_local, predict, update, wrap_angle
 from tests.fusion_helpers import ORIGIN, enu, geo
 
 
@@ -32,6 +32,25 @@ def test_predict_then_position_update_matches_hand_computation() -> None:
     assert pu[0, 0, 3] == pytest.approx(25.5 * 100 / s)
     # Axes are separable: north and up only saw zero innovations and keep their means.
     assert xu[0, 1] == 0.0 and xu[0, 2] == 0.0
+
+
+def test_unmeasured_velocity_rows_update_as_a_position_only_measurement() -> None:
+    """The core updates a run of reports, some without velocity, in one 6-D update: zero H rows
+    with a zero innovation and unit noise must equal the 3-D position update."""
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=(6, 6))
+    p = (a @ a.T + 6 * np.eye(6))[None]
+    x = rng.normal(size=(1, 6))
+    y3 = rng.normal(size=(1, 3))
+    r3 = np.diag([4.0, 9.0, 16.0])
+    x3, p3 = update(x, p, y3, H_POSITION[None], r3[None])
+    h6 = H_STATE.copy()
+    h6[3:] = 0.0
+    r6 = np.eye(6)
+    r6[:3, :3] = r3
+    x6, p6 = update(x, p, np.hstack([y3, np.zeros((1, 3))]), h6[None], r6[None])
+    np.testing.assert_allclose(x6, x3, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(p6, p3, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize(

@@ -28,8 +28,9 @@ from tests.fusion_helpers import (
 TARGET = (500.0, 500.0, 0.0)
 
 
-def _calls(*dispositions: Disposition | None) -> FusionCore:
-    core = FusionCore(config())
+def _calls(*dispositions: Disposition | None, within_s: float | None = None) -> FusionCore:
+    """A track fed one detection a second, each making the given identity call (None: no call)."""
+    core = FusionCore(config() if within_s is None else config(disposition_within_s=within_s))
     feed(core, [geo_scan("eo", k, [geo_detection(TARGET, disposition=d)]) for k, d in enumerate(dispositions)])
     return core
 
@@ -44,6 +45,14 @@ def test_disposition_needs_consecutive_reports_and_never_flips_on_one() -> None:
     # A contrary report interrupts the streak of challengers.
     assert _calls(hostile, hostile, hostile, friendly, friendly, hostile, friendly).tracks()[0].disposition is hostile
     assert _calls(hostile, hostile, hostile, friendly, friendly, friendly).tracks()[0].disposition is friendly
+
+
+def test_a_streak_of_calls_must_fall_within_the_window() -> None:
+    hostile = Disposition.HOSTILE
+    assert _calls(hostile, None, hostile, hostile).tracks()[0].disposition is hostile
+    # Within 2 s: the call at 3 s finds the streak begun at 0 s too old and begins a new one.
+    assert _calls(hostile, None, hostile, hostile, within_s=2.0).tracks()[0].disposition is Disposition.UNKNOWN
+    assert _calls(hostile, None, hostile, hostile, hostile, hostile, within_s=2.0).tracks()[0].disposition is hostile
 
 
 def test_several_weak_reports_outweigh_one_confident_wrong_one() -> None:

@@ -32,7 +32,7 @@ def _write(tmp_path: Path, text: str) -> str:
 def test_builtins_load() -> None:
     assert {"smoke", "baltic-patrol", "stress"} <= set(builtin_names())
     counts = {name: load_scenario(name) for name in ("smoke", "baltic-patrol", "stress")}
-    assert len(counts["baltic-patrol"].target_ids()) == 30
+    assert len(counts["baltic-patrol"].target_ids()) == 33
     assert len(counts["stress"].target_ids()) == 500
 
 
@@ -65,6 +65,69 @@ def test_bad_file_names_file_field_and_reason(tmp_path: Path, old: str, new: str
     with pytest.raises(ScenarioError) as info:
         load_scenario(path)
     assert str(info.value) == f"{path}: {reason}"
+
+
+RADAR = """
+[[radars]]
+id = "r"
+position = [0, 0]
+"""
+IDENTIFIES = """
+[radars.identification]
+hostile = { hostile = 0.6, none = 0.4 }
+neutral = { neutral = 0.6, none = 0.4 }
+friendly = { friendly = 0.9, none = 0.1 }
+unknown = { none = 1.0 }
+"""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "reason"),
+    [
+        ("friendly = { friendly = 0.9, none = 0.1 }\n", "", "radars[0].identification: missing rows for friendly"),
+        (
+            "hostile = { hostile = 0.6, none = 0.4 }",
+            "hostile = { hostile = 0.6, neutral = 0.2, none = 0.4 }",
+            "radars[0].identification: row 'hostile' sums to 1.2, expected 1",
+        ),
+        (
+            "hostile = { hostile = 0.6, none = 0.4 }",
+            "hostile = { hostile = 1.6, none = -0.6 }",
+            "radars[0].identification.hostile.hostile: input should be less than or equal to 1\n"
+            "{path}: radars[0].identification.hostile.none: input should be greater than or equal to 0",
+        ),
+        (
+            "unknown = { none = 1.0 }",
+            "unknown = { unknown = 1.0 }",
+            "radars[0].identification.unknown.unknown.[key]: "
+            "input should be 'hostile', 'neutral', 'friendly' or 'none'",
+        ),
+        (
+            "hostile = { hostile = 0.6, none = 0.4 }",
+            "enemy = { hostile = 0.6, none = 0.4 }",
+            "radars[0].identification.enemy.[key]: input should be 'hostile', 'neutral', 'friendly' or 'unknown'",
+        ),
+    ],
+)
+def test_bad_identification_names_the_row_and_reason(tmp_path: Path, old: str, new: str, reason: str) -> None:
+    path = _write(tmp_path, GOOD + RADAR + IDENTIFIES.replace(old, new))
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert str(info.value) == f"{path}: " + reason.format(path=path)
+
+
+def test_identification_is_optional_and_friendly_targets_exist(tmp_path: Path) -> None:
+    plain = load_scenario(
+        _write(tmp_path, GOOD.replace('class = "vehicle"', 'class = "vehicle"\ndisposition = "friendly"') + RADAR)
+    )
+    assert plain.targets[0].disposition == "friendly"
+    assert plain.radars[0].identification is None
+    assert load_scenario(_write(tmp_path, GOOD + RADAR + IDENTIFIES)).radars[0].identification == {
+        "hostile": {"hostile": 0.6, "none": 0.4},
+        "neutral": {"neutral": 0.6, "none": 0.4},
+        "friendly": {"friendly": 0.9, "none": 0.1},
+        "unknown": {"none": 1.0},
+    }
 
 
 def test_unknown_builtin_and_bad_toml(tmp_path: Path) -> None:

@@ -194,3 +194,50 @@ def test_gps_nmea_checksums_and_accuracy(scene: tuple[Scenario, list[Emission]])
     assert np.std(err[:, 1]) == pytest.approx(3.0, rel=0.10)
     assert np.std(err[:, 2]) == pytest.approx(5.0, rel=0.10)
     assert np.abs(err[:, :2]).max() < 5 * 3.0
+
+
+IDENTIFY_SCANS = 400
+IDENTIFY = """
+name = "identify-test"
+duration_s = {scans}
+[origin]
+lat = 54.0
+lon = 10.0
+{targets}
+[[radars]]
+id = "idents"
+position = [0, 0]
+max_range_m = 5000
+r0_m = 4999
+pd0 = 1.0
+[radars.identification]
+hostile = {{ hostile = 0.7, neutral = 0.1, none = 0.2 }}
+neutral = {{ neutral = 0.5, hostile = 0.05, none = 0.45 }}
+friendly = {{ friendly = 0.9, hostile = 0.02, none = 0.08 }}
+unknown = {{ none = 1.0 }}
+"""
+
+
+def test_identification_calls_follow_the_matrix_per_true_disposition() -> None:
+    dispositions = ("hostile", "neutral", "friendly", "unknown")  # at bearings 0, 90, 180, 270
+    targets = "\n".join(
+        f'[[targets]]\nid = "{d}"\nclass = "vehicle"\ndisposition = "{d}"\n'
+        f"start = [{1000 * np.sin(np.radians(90 * k)):.3f}, {1000 * np.cos(np.radians(90 * k)):.3f}]\nspeed_mps = 0\n"
+        for k, d in enumerate(dispositions)
+    )
+    scenario = parse_scenario(IDENTIFY.format(scans=IDENTIFY_SCANS, targets=targets), "identify-test")
+    calls: dict[str, list[str | None]] = {d: [] for d in dispositions}
+    for _, scan in _scans(list(simulate(scenario)), "idents"):
+        for p in scan.plots:
+            calls[dispositions[round(p.azimuth_deg / 90.0) % 4]].append(p.identity)
+    assert {d: len(c) for d, c in calls.items()} == dict.fromkeys(dispositions, IDENTIFY_SCANS)
+    expected: dict[str, dict[str | None, float]] = {
+        "hostile": {"hostile": 0.7, "neutral": 0.1, None: 0.2},
+        "neutral": {"neutral": 0.5, "hostile": 0.05, None: 0.45},
+        "friendly": {"friendly": 0.9, "hostile": 0.02, None: 0.08},
+        "unknown": {None: 1.0},
+    }
+    for truth, row in expected.items():
+        assert set(calls[truth]) == set(row)
+        for call, share in row.items():
+            assert calls[truth].count(call) / IDENTIFY_SCANS == pytest.approx(share, abs=0.05)

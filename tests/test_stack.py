@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import json
 import signal
 import subprocess
 import sys
@@ -27,14 +27,20 @@ def processes_mentioning(text: str) -> list[str]:
 
 
 def test_rampart_up_runs_headless_and_leaves_nothing_behind(rampart_own_broker) -> None:
-    command = [sys.executable, "-m", "nodes.cli", "up", "--scenario", "smoke", "--duration", "20"]
+    """With --json the summary is the one document on stdout (the words are the same figures, see
+    tests/test_cli_json.py)."""
+    command = [sys.executable, "-m", "nodes.cli", "up", "--scenario", "smoke", "--duration", "20", "--json"]
     result = subprocess.run([*command, "--broker", rampart_own_broker.url], capture_output=True, text=True, timeout=90)
     assert result.returncode == 0, result.stdout + result.stderr
-    match = re.search(r"smoke: (\d+) tracks at the end \((\d+) confirmed\)", result.stdout)
-    assert match, result.stdout
-    assert int(match.group(2)) >= 3, result.stdout  # two friendly platforms and at least one target
-    assert "accuracy over" in result.stdout and "mean GOSPA" in result.stdout
-    assert "fusion stopped" in result.stdout
+    outcome = json.loads(result.stdout)
+    assert outcome["scenario"] == "smoke"
+    assert outcome["confirmed"] >= 3, outcome  # two friendly platforms and at least one target
+    assert outcome["by_identity"]["friendly"] >= 2 and sum(outcome["by_identity"].values()) == outcome["tracks"]
+    assert outcome["observations"] > 0 and outcome["track_updates"] > 0
+    assert outcome["processes"]["fusion"] == "stopped" and outcome["processes"]["sim"] == "stopped"
+    accuracy = outcome["accuracy"]
+    assert accuracy["truth_frames"] >= 5 and 0 <= accuracy["mean_gospa_m"] < accuracy["c_m"] == 100
+    assert Path(outcome["logs"], "fusion.log").exists()
     assert processes_mentioning(rampart_own_broker.url) == []
 
 
