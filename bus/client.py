@@ -936,7 +936,7 @@ class BusClient:
             sent_at=now,
             online=online,
             role=self.role,
-            version=_rampart_version(),
+            version=version("rampart"),
             figures={**self.figures.as_state(len(self._inbox)), **self._state_figures()},
         )
 
@@ -1440,13 +1440,6 @@ class BusClient:
         except BusError as error:
             self.figures.dead_letters_lost += 1
             log.error("%s: could not dead-letter a message on %s: %s", self.node_id, topic, error)
-
-
-@functools.cache
-def _rampart_version() -> str:
-    """Read once: `importlib.metadata.version` searches the installed distributions at every call,
-    and each search left a dozen objects in reference cycles (a node states itself every 5 s)."""
-    return version("rampart")
 
 
 @functools.cache
