@@ -123,13 +123,13 @@ def main() -> None:
         try:
             with monitor:
                 while (elapsed := time.monotonic() - started) <= args.duration:
-                    interval = elapsed - samples[-1].elapsed_s if samples else elapsed
+                    interval = elapsed - samples[-1].elapsed_s if samples else math.nan  # no share yet
                     cpu_now = {name: process_cpu(processes[name].pid, cpu_before[name]) for name in MEASURED}
                     sample = Sample(
                         elapsed,
                         os.getloadavg()[0],
                         {name: rss_mb(processes[name].pid) for name in MEASURED},
-                        {name: (cpu_now[name] - cpu_before[name]) / max(interval, 1e-9) for name in MEASURED},
+                        {name: (cpu_now[name] - cpu_before[name]) / interval for name in MEASURED},
                         {name: inboxes.of(node) for name, node in MEASURED.items()},
                     )
                     cpu_before = cpu_now
