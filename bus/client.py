@@ -122,6 +122,9 @@ RECV_CHUNK = 64 * 1024
 WRITE_BUDGET = 512
 """Messages handed to paho per turn of the network loop, so reads and acknowledgements interleave."""
 ROUTE_CACHE_SIZE = 4096
+"""Topics whose matching subscriptions are remembered; emptied when full, because track topics never
+come back once their track is dropped (about 1,300 new ones a minute under `stress`). A few minutes of
+them: matching one again costs microseconds."""
 MISC_PERIOD_S = 0.5
 """How often the network loop runs paho's keepalive bookkeeping and the periodic node state."""
 MAX_TRACKED_SOURCES = 1024
@@ -694,8 +697,10 @@ class BusClient:
 
     def stop(self) -> None:
         """Mark the node offline (retained), disconnect cleanly, end both threads."""
-        if not self._thread.is_alive():
+        if not self._thread.is_alive():  # never started, or ended (another process took the node id)
             self._stop_dispatcher()
+            self._wake_r.close()
+            self._wake_w.close()
             return
         if self._connected.is_set() and self._announce:
             self._send(topics.node_state(self.node_id), self._state(online=False), 1, True, wait=False)
@@ -1256,7 +1261,7 @@ class BusClient:
         self._routes = tuple(self._subscriptions.values())
         self._route_cache = {}
         own = self._own_state.topic_filter
-        self._own_state_routed = any(mqtt.topic_matches_sub(s.topic_filter, own) for s in self._routes)
+        self._own_state_routed = any(topics.matches(s.topic_filter, own) for s in self._routes)
 
     def _request_subscription(self, subscription: _Subscription) -> None:
         """Network thread: send SUBSCRIBE; `_on_subscribe` settles the grant."""
@@ -1369,7 +1374,7 @@ class BusClient:
                 if len(self._route_cache) >= ROUTE_CACHE_SIZE:  # track topics never repeat once dropped
                     self._route_cache = {}
                 routes = self._route_cache[msg.topic] = tuple(
-                    s.route for s in self._routes if mqtt.topic_matches_sub(s.topic_filter, msg.topic)
+                    s.route for s in self._routes if topics.matches(s.topic_filter, msg.topic)
                 )
                 if not routes:
                     log.debug("%s: message on %s matches no subscription", self.node_id, msg.topic)

@@ -47,6 +47,9 @@ MAX_TEXT_LEN = 256
 MAX_DETECTIONS = 4096
 MAX_TRACKS = 20_000
 MAX_SOURCES_PER_TRACK = 64
+MAX_TRACK_NUMBER = 10**15
+"""Bound of a snapshot's `next_track_number`: `T` and 16 digits stay a valid track id, and at a
+thousand new tracks a second the numbers last 30,000 years."""
 
 
 @dataclass(frozen=True)
@@ -486,6 +489,10 @@ class PictureSnapshot(Envelope):
     fusion_settings: FusionSettings | None = None
     """The settings the fusion made this picture with (every knob by name, e.g. `tick_s`), so a
     picture, and a recording of it, says how it was made. Absent from older fusion services."""
+    next_track_number: Annotated[int, Field(ge=1, le=MAX_TRACK_NUMBER)] | None = None
+    """Every `T` track id this fusion or an earlier one gave is numbered below this: a restarted
+    fusion numbers its new tracks from here, so that no id is given to another object even once
+    every track that showed one was dropped. Absent from older fusion services."""
 
     @model_validator(mode="after")
     def _page_in_range(self) -> PictureSnapshot:

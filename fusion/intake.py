@@ -12,16 +12,21 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import TypeVar
 
 import pymap3d
 
-from bus.schema import Observation, PositionReport
+from bus.schema import MAX_TRACKS, Observation, PositionReport
 from fusion.config import FusionConfig
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DEDUP_HORIZON_US = 60_000_000
 """Duplicates are remembered for this long behind the applied picture; an older copy is late anyway."""
 _MICROSECOND = timedelta(microseconds=1)
+_PLATFORM_CAPACITY = MAX_TRACKS
+"""Platforms whose last fix (and pending challenge) the jump check remembers, the least recently
+heard forgotten first: as many as the picture holds tracks, since each platform's reports make one.
+Only a flood of made-up platform ids, which the picture could not show either, goes beyond it."""
 
 
 def to_us(t: datetime) -> int:
@@ -80,8 +85,8 @@ class Intake:
         self._seen: OrderedDict[tuple[str, str], int] = OrderedDict()
         """(source id, msg id) -> observation time, in arrival order; bounded by `dedup_capacity` and
         by time: what falls `_DEDUP_HORIZON_US` behind the late floor is forgotten."""
-        self._fixes: dict[str, _Fix] = {}
-        self._challenges: dict[str, _Challenge] = {}
+        self._fixes: OrderedDict[str, _Fix] = OrderedDict()
+        self._challenges: OrderedDict[str, _Challenge] = OrderedDict()
         self._takeovers: set[tuple[str, str]] = set()
         self.floor_us: int | None = None
         """The receiver's clock minus the horizon, never moving back: an observation stamped earlier is
@@ -118,6 +123,11 @@ class Intake:
         """(source, msg id) pairs held for duplicate detection."""
         return len(self._seen)
 
+    @property
+    def platforms(self) -> int:
+        """Platforms held for the jump check (with a last fix or a pending challenge)."""
+        return len(self._fixes.keys() | self._challenges.keys())
+
     def _judge(self, obs: Observation, now_us: int | None) -> Verdict:
         if (obs.source.id, obs.msg_id) in self._seen:
             return Verdict(VerdictKind.DUPLICATE, f"msg_id {obs.msg_id} from {obs.source.id} seen already")
@@ -143,7 +153,7 @@ class Intake:
         last = self._fixes.get(platform)
         excess = None if last is None else self._excess(last, fix)
         if excess is None:
-            self._fixes[platform] = fix
+            _put(self._fixes, platform, fix)
             self._challenges.pop(platform, None)
             return Verdict(VerdictKind.ACCEPTED)
         challenge = self._challenges.get(platform)
@@ -152,11 +162,11 @@ class Intake:
         else:
             challenge = _Challenge(t_us, fix, 1)
         if challenge.count >= cfg.takeover_fixes:
-            self._fixes[platform] = fix
-            del self._challenges[platform]
+            _put(self._fixes, platform, fix)
+            self._challenges.pop(platform, None)
             self._takeovers.add((report.source.id, report.msg_id))
             return Verdict(VerdictKind.ACCEPTED, f"takes platform {platform} over: {challenge.count} consistent fixes")
-        self._challenges[platform] = challenge
+        _put(self._challenges, platform, challenge)
         return Verdict(VerdictKind.ABSURD, f"platform {platform} {excess}")
 
     def _excess(self, last: _Fix, fix: _Fix) -> str | None:
@@ -165,3 +175,14 @@ class Intake:
         allowed = self._config.max_platform_speed_mps * abs(fix.time_us - last.time_us) / 1e6
         allowed += 4.0 * (last.sigma_m + fix.sigma_m)
         return f"moved {distance:.0f} m, at most {allowed:.0f} m is possible" if distance > allowed else None
+
+
+_V = TypeVar("_V")
+
+
+def _put(table: OrderedDict[str, _V], platform: str, value: _V) -> None:
+    """Remember `value` as the platform's newest, forgetting the least recently heard beyond the capacity."""
+    table[platform] = value
+    table.move_to_end(platform)
+    if len(table) > _PLATFORM_CAPACITY:
+        table.popitem(last=False)

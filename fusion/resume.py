@@ -7,8 +7,9 @@ decides here, purely, what becomes of each:
 * the tracks of the newest epoch found are continued under their ids (their retained topic is
   republished under the new epoch at the first step);
 * every other retained track topic (an older epoch's leftovers) is cleared;
-* new track ids are numbered after the highest id any retained message shows, so an id is never
-  given to another object;
+* new track ids are numbered after the highest id any retained message shows, and from the
+  snapshots' `next_track_number` on (which covers ids whose tracks were dropped since), so an id is
+  never given to another object;
 * snapshot pages beyond what the new picture needs are cleared by the service as usual.
 
 Tracks of a dead fusion's last picture that are too old by now are not special: the core's track
@@ -48,7 +49,8 @@ class ResumePlan:
     clear: list[str]
     """Retained track topics to clear: leftovers of earlier epochs."""
     next_number: int
-    """The number of the next `T` track id: above every id seen on the broker."""
+    """The number of the next `T` track id: above every id seen on the broker, and at least what
+    the snapshots reserved."""
     pages: int
     """Snapshot pages on the broker (the service clears those its own picture does not need)."""
 
@@ -63,7 +65,8 @@ def plan(retained: RetainedPicture) -> ResumePlan:
     seen = [update.track.track_id for update in retained.tracks.values()]
     seen += [track.track_id for page in retained.pages.values() for track in page.tracks]
     pages = max((page.page + 1 for page in retained.pages.values()), default=0)
-    return ResumePlan(continued, clear, next_track_number(seen), pages)
+    reserved = max((page.next_track_number or 1 for page in retained.pages.values()), default=1)
+    return ResumePlan(continued, clear, max(next_track_number(seen), reserved), pages)
 
 
 def next_track_number(track_ids: list[str]) -> int:

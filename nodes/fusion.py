@@ -233,7 +233,7 @@ class FusionService:
                 applied = self._pending[: step.change.applied]
                 self._latencies_ms.extend((published - received) * 1000 for received in applied)
                 del self._pending[: step.change.applied]
-            if started >= next_snapshot:
+            if started >= next_snapshot or step.snapshot_due:
                 pages = self.feed.snapshot_pages(now, utc_now())
                 next_snapshot = started + self._snapshot_period_s
             for update in step.updates:

@@ -14,8 +14,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-
 from bus import codec, topics
 from bus.client import BusClient
 from bus.envelope import rebased
@@ -159,7 +157,7 @@ def replay_offline(recording: Iterable[RecordedMessage], out: Path | None, confi
 
 
 def matching(messages: Iterable[RecordedMessage], filters: list[str]) -> list[RecordedMessage]:
-    return [m for m in messages if any(mqtt.topic_matches_sub(f, m.topic) for f in filters)]
+    return [m for m in messages if any(topics.matches(f, m.topic) for f in filters)]
 
 
 def _live(message: RecordedMessage, shift: timedelta, generation: int) -> bytes:

@@ -23,9 +23,11 @@ from bus.client import BrokerConfig, Delivery
 from bus.replica import PictureReplica
 from bus.schema import Envelope, GeoPoint, PictureSnapshot, Source, SourceKind, Track, TrackStatus, TrackUpdate
 from fusion import FusionConfig, FusionCore, resume
+from fusion.picture import TRACK_NUMBER_RESERVE, PictureFeed
 from fusion.resume import RetainedPicture
 from nodes.fusion import FusionService, read_retained_picture
-from tests.bus_helpers import client, unique
+from tests.bus_helpers import Collector, client, unique
+from tests.fusion_helpers import at, config, geo_detection, geo_scan
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 FUSION = Source(id="old-fusion", kind=SourceKind.FUSION)
@@ -94,6 +96,24 @@ def test_the_newest_epoch_continues_older_ones_are_cleared_and_numbering_goes_on
     assert plan.clear == [topics.track("T000003")]
     assert plan.next_number == 21  # T000020 was in the last snapshot, though its topic was cleared
     assert plan.pages == 1
+
+
+def test_snapshots_reserve_track_numbers_and_a_restart_numbers_after_the_reservation() -> None:
+    feed = PictureFeed(FusionCore(config()), FUSION, epoch=1)
+    assert feed.core.ingest(geo_scan("radar-1", 0.0, [geo_detection((0.0, 0.0, 0.0))])).accepted
+    first = feed.step(at(0.0))
+    assert first.change.created == ("T000001",) and first.snapshot_due
+    reserved = feed.snapshot(at(0.0)).next_track_number
+    assert reserved == 2 + TRACK_NUMBER_RESERVE
+    assert feed.core.ingest(geo_scan("radar-1", 0.1, [geo_detection((5000.0, 0.0, 0.0))])).accepted
+    second = feed.step(at(0.1))
+    assert second.change.created == ("T000002",) and not second.snapshot_due  # within the reservation
+
+    # Every track dropped: the retained picture is an empty snapshot, and its reservation alone
+    # keeps the next fusion from numbering T000001 again.
+    empty = PictureSnapshot(source=FUSION, time=NOW, epoch=1, picture_seq=2, next_track_number=reserved)
+    assert resume.plan(RetainedPicture(pages={topics.snapshot(0): empty})).next_number == reserved
+    assert resume.plan(RetainedPicture()).next_number == 1
 
 
 def test_a_restart_clears_older_epochs_and_resumes_ids(rampart_own_broker) -> None:
@@ -228,3 +248,32 @@ def test_kill_9_and_restart_during_the_smoke_scenario(rampart_own_broker) -> Non
     finally:
         for fusion in fusions:
             fusion.kill()
+
+
+def test_ids_are_not_given_again_after_every_track_was_dropped(rampart_own_broker) -> None:
+    """Once all of a fusion's tracks were dropped, no retained message showed an id any more: the
+    next fusion numbered from T000001 again, giving its predecessor's ids to other objects."""
+    url = rampart_own_broker.url
+    broker = BrokerConfig.from_url(url)
+    node = unique("fusion")
+    brief = FusionConfig(confirm_within_s=0.5)  # a lone detection's tentative track goes at once
+    created: list[str] = []
+    with client(url, "radar-1", SourceKind.SENSOR) as radar:
+        for _ in range(2):
+            with FusionService(broker, brief, node_id=node).start_in_background() as fusion:
+                picture = Collector()
+                watcher = client(url, "vehicle")
+                watcher.subscribe(topics.PICTURE, picture, on_cleared=lambda topic: None)
+                with watcher:
+                    scan = geo_scan(radar.node_id, 0.0, [geo_detection((100.0, 200.0, 0.0))])
+                    scan = scan.model_copy(update={"time": datetime.now(UTC)})
+                    radar.publish_raw(topics.observation("sensor", radar.node_id), codec.encode(scan))
+
+                    def came_and_went(messages: list[Envelope]) -> bool:
+                        ours = [m for m in messages if getattr(m, "epoch", None) == fusion.feed.epoch]
+                        came = any(isinstance(m, TrackUpdate) for m in ours)
+                        return came and isinstance(ours[-1], PictureSnapshot) and not ours[-1].tracks
+
+                    assert picture.wait_for(came_and_went, timeout_s=10.0)
+                    created += [m.track.track_id for m in picture.messages if isinstance(m, TrackUpdate)][:1]
+    assert created[0] != created[1], f"both fusions numbered their first track {created[0]}"
