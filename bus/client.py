@@ -813,6 +813,11 @@ class BusClient:
             sock = paho.socket()
             if sock is None:
                 return
+            # What the last read gathered (acknowledgements) goes out first: the outbox is handed to
+            # paho only when the socket took everything, and with acks always waiting after a read,
+            # a node receiving a steady stream published only in the gaps (2k/s each way: 2 s behind).
+            if not self._write():
+                return
             if self._stopping.is_set() and not disconnecting:
                 disconnecting = True
                 while self._writing or self._outbox:  # what was published before stop() goes out

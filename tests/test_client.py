@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bus import topics
+from bus import codec, topics
 from bus.client import BackpressureError, BrokerConfig, BusClient, BusError, ConnectError, Delivery, SubscribeError
 from bus.codec import DecodeError
 from bus.recording import RecordingError
@@ -236,3 +236,39 @@ def _large_messages_arrive_intact(config: BrokerConfig, qos: int) -> None:
             publisher.publish_raw(topic, payload, qos=qos)
         assert done.wait(10)
     assert arrived == payloads
+
+
+def test_a_node_receiving_a_steady_stream_still_publishes_at_once(rampart_broker) -> None:
+    """The fusion receives observations and publishes updates at the same rate. The client handed its
+    outbox to paho only when nothing was left to send, and after every read the read's QoS 1
+    acknowledgements were: at 2k/s each way updates waited 1-2 s behind thousands unacknowledged."""
+    url = rampart_broker.url
+    count, period_s = 1500, 0.001
+    report = PositionReport(
+        source=Source(id="feed", kind=SourceKind.POSITION),
+        time=datetime.now(UTC),
+        platform_id="x",
+        position=GeoPoint(lat=54.0, lon=10.0),
+    )
+    payload = codec.encode(report)
+    pace = threading.Event()  # never set: its timeout paces both streams
+    with client(url, "feeder") as feeder, client(url, "fusion") as node:
+        received = Collector()
+        node.subscribe(topics.observation("position", "feed"), received)
+
+        def feed() -> None:
+            for _ in range(count):
+                feeder.publish_raw(topics.observation("position", "feed"), payload)
+                pace.wait(period_s)
+
+        feeding = threading.Thread(target=feed, daemon=True)
+        feeding.start()
+        peak = 0
+        for _ in range(count):
+            node.publish_raw(topics.observation("position", "node"), payload)
+            peak = max(peak, node.unacknowledged)
+            pace.wait(period_s)
+        feeding.join()
+        assert node.wait_acknowledged(10.0)
+        assert received.wait_for(lambda messages: len(messages) == count, timeout_s=10.0)
+    assert peak < 300, f"{peak} of {count} published messages were waiting for the broker at once"
