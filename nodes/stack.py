@@ -374,6 +374,12 @@ class Monitor:
             if frames
             else None
         )
+        fusion = self.states.get("fusion")
+        verdicts = (
+            {k.removeprefix("verdict_"): int(v) for k, v in fusion.figures.items() if k.startswith("verdict_")}
+            if fusion is not None
+            else None
+        )
         return {
             "scenario": self.scenario,
             "tracks": len(tracks),
@@ -381,6 +387,7 @@ class Monitor:
             "by_identity": dict(sorted(by_identity.items())),
             "observations": self.counts["observations"],
             "track_updates": self.counts["track updates"],
+            "fusion_verdicts": verdicts,
             "processes": {child.name: child.status for child in stack.children},
             "accuracy": accuracy,
             "map": map_url,
@@ -395,6 +402,8 @@ def summary(outcome: dict[str, Any]) -> str:
         f"{outcome['observations']} observations, {outcome['track_updates']} track updates",
         "processes: " + ", ".join(f"{name} {status}" for name, status in outcome["processes"].items()),
     ]
+    if outcome["fusion_verdicts"] is not None:
+        lines.append("the fusion's verdicts: " + ", ".join(f"{n} {k}" for k, n in outcome["fusion_verdicts"].items()))
     accuracy = outcome["accuracy"]
     if accuracy is not None:
         gospa = accuracy["mean_gospa_m"]

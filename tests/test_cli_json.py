@@ -187,6 +187,7 @@ def test_up_summary_in_words_says_what_the_json_says() -> None:
         "by_identity": {"friendly": 2, "unknown": 4},
         "observations": 300,
         "track_updates": 900,
+        "fusion_verdicts": {"accepted": 300, "late": 0},
         "processes": {"fusion": "stopped", "sim": "finished"},
         "accuracy": {"truth_frames": 14, "mean_gospa_m": 31.25, "c_m": 100.0},
         "map": None,
@@ -195,6 +196,7 @@ def test_up_summary_in_words_says_what_the_json_says() -> None:
     assert summary(outcome).splitlines() == [
         "rampart up: smoke: 6 tracks at the end (5 confirmed); 300 observations, 900 track updates",
         "processes: fusion stopped, sim finished",
+        "the fusion's verdicts: 300 accepted, 0 late",
         "accuracy over 14 truth frames: mean GOSPA 31.2 m (c=100 m)",
         "logs: /tmp/rampart-up-x",
     ]

@@ -37,6 +37,8 @@ def test_rampart_up_runs_headless_and_leaves_nothing_behind(rampart_own_broker) 
     assert outcome["confirmed"] >= 3, outcome  # two friendly platforms and at least one target
     assert outcome["by_identity"]["friendly"] >= 2 and sum(outcome["by_identity"].values()) == outcome["tracks"]
     assert outcome["observations"] > 0 and outcome["track_updates"] > 0
+    verdicts = outcome["fusion_verdicts"]  # nothing refused as late (or anything else) inside the horizon
+    assert verdicts["accepted"] > 0 and sum(verdicts.values()) == verdicts["accepted"], verdicts
     assert outcome["processes"]["fusion"] == "stopped" and outcome["processes"]["sim"] == "stopped"
     accuracy = outcome["accuracy"]
     assert accuracy["truth_frames"] >= 5 and 0 <= accuracy["mean_gospa_m"] < accuracy["c_m"] == 100
