@@ -79,9 +79,8 @@ def load(url: str, source_id: str, platforms: int, rate: float, start: float, en
 
 def test_a_tenfold_flood_from_one_source_costs_that_source(rampart_own_broker) -> None:
     """The flood's excess is refused by its topic on the fusion's network thread and counted under
-    the flooder; the other sources lose nothing. Their track ages are printed: the issue's goal (within
-    1.5x of their clean values) was not met on this 2-core machine, where the flood's own publisher
-    and the broker take CPU from everyone (see the closing note and `bench/fusion_broker.py`)."""
+    the flooder; the other sources lose nothing, and their tracks' age at the vehicle (publish to
+    arrival of the update) stays within 1.5x of its clean value, at the median and the 95th percentile."""
     url = rampart_own_broker.url
     fusion_id = unique("fusion")
     fusion = subprocess.Popen(
@@ -107,8 +106,9 @@ def test_a_tenfold_flood_from_one_source_costs_that_source(rampart_own_broker) -
                 process.wait(timeout=end - time.time() + 30.0)
             assert all(process.returncode == 0 for process in loads)
             before, during = ages.between(clean, flood), ages.between(flood, end)
-            print(f"ages before: p50 {np.median(before):.3f} s p95 {np.percentile(before, 95):.3f} s")
-            print(f"ages during: p50 {np.median(during):.3f} s p95 {np.percentile(during, 95):.3f} s")
+            clean = np.percentile(before, [50, 95])
+            flooded = np.percentile(during, [50, 95])
+            assert (flooded <= 1.5 * clean).all(), f"ages p50, p95: clean {clean} s, flooded {flooded} s"
 
             def counted(messages: list[Envelope]) -> bool:
                 return any(isinstance(m, NodeState) and m.figures.get("over_budget.flooder", 0) > 0 for m in messages)
