@@ -53,6 +53,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
+from _proc import cpu_seconds
 from _report import spread
 
 from adapters.base import Adapter
@@ -125,12 +126,11 @@ class FusionProcess:
         (self.online if message.online else self.offline).set()
 
     def cpu_s(self) -> float:
-        """User + system CPU seconds the fusion process has used so far (Linux /proc)."""
+        """User + system CPU seconds the fusion process has used so far (nan once it is gone)."""
         try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return cpu_seconds(self.process.pid)
         except OSError:
             return math.nan
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> dict[str, float]:
         """SIGINT (the service publishes its final figures as it goes offline); return those figures."""

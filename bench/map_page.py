@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import statistics
 import subprocess
 import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
+from _proc import cpu_seconds
 from playwright.sync_api import sync_playwright
 
 from bus import topics
@@ -123,11 +122,6 @@ class SyntheticFusion:
                 tracks=tracks[page * PAGE_SIZE : (page + 1) * PAGE_SIZE],
             )
             self.client.publish(topics.snapshot(page), snapshot, retain=True)
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: int) -> float:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import socket
 import statistics
 import subprocess
@@ -37,6 +36,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import takproto
+from _proc import cpu_seconds
 from lxml import etree
 
 from bus import topics
@@ -153,11 +153,6 @@ class Receiver:
             self.shown[event.uid] = (affiliation, event.sendTime / 1000.0)
 
 
-def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def start_gateway(url: str, mesh: str, *extra: str) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "nodes.cli", "tak", "--broker", url, "--mesh", mesh, "--min-interval", "0"]
     return subprocess.Popen([*command, *extra], cwd=ROOT, stderr=subprocess.DEVNULL)
@@ -190,7 +185,7 @@ def stress(frames: list[GroundTruth]) -> None:
                 deadline = time.monotonic() + 30
                 while receiver.events < len(frames[0].objects) and time.monotonic() < deadline:
                     time.sleep(0.05)
-                events0, cpu0, start = receiver.events, cpu_s(gateway.pid), time.monotonic()
+                events0, cpu0, start = receiver.events, cpu_seconds(gateway.pid), time.monotonic()
                 for frame in frames[1:]:
                     seq = publish_frame(fusion, frame, seq)
                 published = seq - len(frames[0].objects)
@@ -201,7 +196,7 @@ def stress(frames: list[GroundTruth]) -> None:
                     if receiver.events != last:
                         last, quiet = receiver.events, time.monotonic()
                 elapsed = quiet - start
-                cpu = cpu_s(gateway.pid) - cpu0
+                cpu = cpu_seconds(gateway.pid) - cpu0
         finally:
             gateway.terminate()
             gateway.wait(10)

@@ -8,11 +8,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bus.client import BrokerConfig, BusClient, Delivery
-from bus.schema import Envelope, SourceKind
+from bus.schema import Envelope, GeoPoint, PositionReport, Source, SourceKind
 from nodes.broker import LocalMosquitto, throwaway_tls
 
 _ids = itertools.count()
@@ -72,3 +73,13 @@ def tls_mosquitto(directory: Path, **overrides: str) -> Iterator[BrokerConfig]:
     tls, ca_file = throwaway_tls(directory)
     with LocalMosquitto(overrides={**tls, **overrides}) as broker:
         yield BrokerConfig(host="127.0.0.1", port=broker.port, tls=True, ca_file=str(ca_file))
+
+
+def report(source_id: str, lat: float = 54.0) -> PositionReport:
+    """A platform's position report from `source_id`, stamped now."""
+    return PositionReport(
+        source=Source(id=source_id, kind=SourceKind.POSITION),
+        time=datetime.now(UTC),
+        platform_id="p1",
+        position=GeoPoint(lat=lat, lon=10.0),
+    )

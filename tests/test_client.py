@@ -23,16 +23,7 @@ from bus.schema import Envelope, GeoPoint, NodeState, PositionReport, Source, So
 from nodes.broker import LocalMosquitto
 from nodes.fusion import FusionService
 from nodes.sim import run_live, scenario_for
-from tests.bus_helpers import Collector, client, tls_mosquitto, unique
-
-
-def report(source_id: str, lat: float = 54.0) -> PositionReport:
-    return PositionReport(
-        source=Source(id=source_id, kind=SourceKind.POSITION),
-        time=datetime.now(UTC),
-        platform_id="p1",
-        position=GeoPoint(lat=lat, lon=10.0),
-    )
+from tests.bus_helpers import Collector, client, report, tls_mosquitto, unique
 
 
 def test_every_bus_error_has_one_base() -> None:

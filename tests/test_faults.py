@@ -9,7 +9,6 @@ import logging
 import subprocess
 import sys
 import threading
-from datetime import UTC, datetime
 
 import pytest
 
@@ -26,18 +25,9 @@ from bus.client import (
     SessionTakenOverError,
 )
 from bus.codec import MAX_PAYLOAD_BYTES
-from bus.schema import DeadLetter, Envelope, GeoPoint, NodeState, PositionReport, Source, SourceKind, utc_now
+from bus.schema import DeadLetter, Envelope, GeoPoint, NodeState, PositionReport, SourceKind, utc_now
 from nodes import health
-from tests.bus_helpers import Collector, client, unique
-
-
-def report(source_id: str, lat: float = 54.0) -> PositionReport:
-    return PositionReport(
-        source=Source(id=source_id, kind=SourceKind.POSITION),
-        time=datetime.now(UTC),
-        platform_id="p1",
-        position=GeoPoint(lat=lat, lon=10.0),
-    )
+from tests.bus_helpers import Collector, client, report, unique
 
 
 def letters_of(messages: list[Envelope]) -> list[DeadLetter]:
