@@ -200,6 +200,9 @@ class FusionCore:
         """Row of each track id, rebuilt after rows move (a drop, a rewind)."""
         self._shown: dict[str, int] = {}
         self._shown_status: dict[str, int] = {}
+        self._models: dict[str, Track] = {}
+        """Track models `tracks` built, each kept until its track changes: a snapshot rebuilt whole
+        every second cost ~4 ms at 200 tracks and ~100 ms at 5,000, though few change in between."""
         self._version = 0
         """Counts the advances that applied observations: rows may have changed since `_show` looked."""
         self._shown_table: TrackTable | None = None
@@ -251,6 +254,7 @@ class FusionCore:
             t = self._table  # shown as they were until the first advance judges them
             self._shown = {t.ids[row]: row for row in range(len(t))}
             self._shown_status = {t.ids[row]: int(t.status[row]) for row in range(len(t))}
+            self._models.clear()
         self._state.next_id = max(self._state.next_id, next_number)
         self._checkpoints = [(_BEFORE_ALL, self._state.copy())]
 
@@ -273,6 +277,8 @@ class FusionCore:
         touched = (self._updated | changed) & shown.keys()
         self._updated = set()
         created, dropped = shown.keys() - before.keys(), before.keys() - shown.keys()
+        for track_id in touched | created | dropped:
+            self._models.pop(track_id, None)
         self._appeared += len(created)
         self._left += len(dropped)
         return PictureChange(
@@ -286,11 +292,13 @@ class FusionCore:
         """The picture shown by the last `advance` (or the named tracks in it), sorted by track id.
 
         Each track's state is as of its last update (`updated`). Building models costs far more than
-        fusing, so a shell publishing changes passes `change.created + change.updated`.
+        fusing, so a shell publishing changes passes `change.created + change.updated`; each model
+        is built once per change and kept, so a whole picture costs only what changed since.
         """
-        rows = self._shown
+        rows, models = self._shown, self._models
         wanted = sorted(rows) if ids is None else sorted({i for i in ids if i in rows})
-        return self._build(wanted)
+        models.update(zip((built := [i for i in wanted if i not in models]), self._build(built), strict=True))
+        return [models[i] for i in wanted]
 
     def track(self, track_id: str) -> Track | None:
         """One track of the picture, or None if there is no such track."""

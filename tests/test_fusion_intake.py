@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -46,6 +48,26 @@ def test_the_picture_does_not_depend_on_arrival_order_within_the_horizon() -> No
     expected = _picture(in_time_order, end)
     assert len(expected) >= 3
     assert _picture(shuffled, end) == expected
+
+
+def test_kept_track_models_match_a_fresh_build_through_rewinds() -> None:
+    """`tracks()` keeps each model until its track changes; late arrivals rewind and reprocess, and
+    a stale model would show a track as it was before. Compared with models built afresh."""
+    rng = np.random.default_rng(5)
+    delayed = ((to_us(o.time) + int(rng.uniform(0, 2e6)), o) for _, o in _smoke_observations())
+    arrivals = sorted(delayed, key=lambda a: a[0])
+    core = FusionCore(FusionConfig())
+    compared = 0
+    for k, (time_us, obs) in enumerate(arrivals):
+        core.ingest(obs, now=from_us(time_us))
+        core.advance(from_us(time_us))
+        kept = core.tracks()
+        if k % 25 == 0:
+            fresh = copy.deepcopy(core)
+            fresh._models.clear()  # white box: the cache under test
+            assert [t.model_dump_json() for t in kept] == [t.model_dump_json() for t in fresh.tracks()]
+            compared += bool(kept)
+    assert core.figures.rewinds > 0 and compared >= 10
 
 
 def test_an_observation_is_applied_as_soon_as_it_arrives() -> None:
