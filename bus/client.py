@@ -289,6 +289,8 @@ class ClientFigures:
     dropped_offline: int = 0
     """QoS 0 messages published while disconnected (QoS 1/2 ones are queued and resent)."""
     inbox_peak: int = 0
+    inbox_peak_bytes: int = 0
+    """The most payload bytes the inbox held at once."""
     inbox_dropped: int = 0
     """QoS 0 messages that arrived while the inbox was full."""
     not_admitted: int = 0
@@ -549,6 +551,7 @@ class BusClient:
         publish_timeout_s: float = 10.0,
         subscribe_timeout_s: float = 10.0,
         inbox_size: int = 10_000,
+        inbox_bytes: int = 64 * 1024 * 1024,
         outbox_size: int = 10_000,
         backoff_s: tuple[float, float] = (0.2, 10.0),
         state_figures: Callable[[], dict[str, float]] | None = None,
@@ -570,7 +573,10 @@ class BusClient:
         clean. `max_payload_bytes` is the broker's `message_size_limit`. `dead_letters=False` is for
         passive nodes (`rampart watch`, `map`, `tail`, health checks: the monitor role may publish
         nothing but its own state): a message that does not decode, or that a handler raised on, is
-        counted and logged, and not republished to the dead-letter topic."""
+        counted and logged, and not republished to the dead-letter topic. The inbox of received,
+        unhandled messages holds at most `inbox_size` of them and `inbox_bytes` of payload (10,000
+        messages at the broker's 1 MiB limit would be 10 GB); while it is full the network thread
+        stops reading and the broker queues for this node."""
         self.node_id = node_id
         self.source = Source(id=node_id, kind=kind)
         self.config = (config or BrokerConfig.from_env()).for_node(node_id)
@@ -600,6 +606,12 @@ class BusClient:
         self._max_unacked = max_unacked
         self._outbox_size = outbox_size
         self._inbox_size = inbox_size
+        self._inbox_bytes = inbox_bytes
+        # Payload bytes taken into the inbox and taken out of it: each counter has one writer (the
+        # network thread, the dispatcher), so neither needs a lock; the inbox holds their difference.
+        self._bytes_in = 0
+        self._bytes_out = 0
+        self._batch_bytes = 0
         # Hand-over from any thread to the network thread, guarded by one condition.
         self._handoff = threading.Condition(threading.Lock())
         self._outbox: deque[_Outgoing | _Control] = deque()
@@ -831,7 +843,7 @@ class BusClient:
             sock = paho.socket()
             if sock is None:  # the DISCONNECT went out
                 return
-            paused = len(self._inbox) >= self._inbox_size
+            paused = not self._inbox_has_room()
             if paused and not self._read_paused:
                 self.figures.read_pauses += 1
             self._read_paused = paused
@@ -1325,16 +1337,18 @@ class BusClient:
         if self._admit is not None and not self._admit(msg.topic, received_at):
             self.figures.not_admitted += 1
             return
-        if msg.qos == 0 and self._inbox_full():
+        if msg.qos == 0 and not self._inbox_has_room():
             self.figures.inbox_dropped += 1
             return
         self._received_batch.append((msg, received_at))
+        self._batch_bytes += len(msg.payload)
 
-    def _inbox_full(self) -> bool:
-        return len(self._inbox) + len(self._received_batch) >= self._inbox_size
+    def _inbox_held_bytes(self) -> int:
+        return self._bytes_in + self._batch_bytes - self._bytes_out
 
     def _inbox_has_room(self) -> bool:
-        return len(self._inbox) + len(self._received_batch) < self._inbox_size
+        held = len(self._inbox) + len(self._received_batch)
+        return held < self._inbox_size and self._inbox_held_bytes() < self._inbox_bytes
 
     def _deliver(self, msg: mqtt.MQTTMessage) -> None:
         """A PUBLISH the fast path parsed: as if paho had called `on_message`."""
@@ -1346,9 +1360,14 @@ class BusClient:
             return
         self._inbox.extend(batch)
         batch.clear()
+        self._bytes_in += self._batch_bytes
+        self._batch_bytes = 0
         depth = len(self._inbox)
         if depth > self.figures.inbox_peak:
             self.figures.inbox_peak = depth
+        held = self._bytes_in - self._bytes_out
+        if held > self.figures.inbox_peak_bytes:
+            self.figures.inbox_peak_bytes = held
         if self._dispatcher_idle:
             with self._inbox_ready:
                 self._inbox_ready.notify()
@@ -1356,7 +1375,7 @@ class BusClient:
     def _dispatch(self) -> None:
         """The dispatcher thread: run handlers in arrival order until stopped and drained."""
         inbox = self._inbox
-        resume_below = self._inbox_size // 2
+        resume_below, resume_below_bytes = self._inbox_size // 2, self._inbox_bytes // 2
         heartbeat = self._dispatch_heartbeat
         while True:
             try:
@@ -1371,7 +1390,12 @@ class BusClient:
                         return
                 continue
             heartbeat.beat()
-            if self._read_paused and len(inbox) <= resume_below:
+            self._bytes_out += len(msg.payload)
+            if (
+                self._read_paused
+                and len(inbox) <= resume_below
+                and self._bytes_in - self._bytes_out <= resume_below_bytes
+            ):
                 self._read_paused = False
                 self._wake()
             routes = self._route_cache.get(msg.topic)

@@ -24,6 +24,7 @@ from nodes.broker import LocalMosquitto
 from nodes.fusion import FusionService
 from nodes.sim import run_live, scenario_for
 from tests.bus_helpers import Collector, client, report, tls_mosquitto, unique
+from tests.fusion_helpers import geo_detection, geo_scan
 
 
 def test_every_bus_error_has_one_base() -> None:
@@ -151,6 +152,34 @@ def test_a_full_inbox_pauses_reading_and_drops_qos0_only_counted(rampart_broker)
         assert figures.read_pauses >= 1 and figures.inbox_peak >= 20
         assert total + figures.inbox_dropped == figures.received == 2000
         assert subscriber.inbox_depth == 0
+
+
+def test_an_inbox_full_of_bytes_pauses_reading_and_loses_nothing_at_qos1(rampart_broker) -> None:
+    """Large messages fill the inbox's byte bound long before its count: reading pauses there (give
+    or take one read) and the broker holds the rest for this node."""
+    release = threading.Event()
+    handled = Collector()
+
+    def stalled(message: Envelope, delivery: Delivery) -> None:
+        release.wait(10)
+        handled(message, delivery)
+
+    source_id = unique("big")
+    topic = topics.observation("sensor", source_id)
+    scan = geo_scan(source_id, 0.0, [geo_detection((100.0 * k, 1000.0, 0.0)) for k in range(200)])
+    size = len(codec.encode(scan))
+    assert size > 20_000
+    publisher = BusClient(source_id, SourceKind.SENSOR, BrokerConfig.from_url(rampart_broker.url))
+    with client(rampart_broker.url, "slow", inbox_bytes=10 * size) as subscriber, publisher:
+        subscriber.subscribe(topic, stalled)
+        for _ in range(60):
+            publisher.publish(topic, scan)
+        assert publisher.wait_acknowledged(10)
+        release.set()
+        assert handled.wait_for(lambda messages: len(messages) == 60, timeout_s=20)
+        figures = subscriber.figures
+        assert figures.read_pauses >= 1 and figures.inbox_peak <= 12 and figures.inbox_peak_bytes <= 12 * size
+        assert figures.received == 60 and figures.inbox_dropped == 0
 
 
 def test_seq_is_consecutive_across_node_states_and_dead_letters(rampart_broker) -> None:
