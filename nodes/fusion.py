@@ -46,9 +46,12 @@ applied and published as soon as it arrives, and a stream of them is taken a few
 than paying a whole step (showing the picture, building updates) for each one."""
 
 HANDOVER_SIZE = 1_000
-"""Decoded observations waiting for the run loop (half a second at 2k/s; decoded scans are large, so
-the bound is kept small). When it is full the client's dispatcher waits, its bounded inbox of raw
-messages fills and the client stops reading: the rest of a backlog stays with the broker."""
+HANDOVER_DETECTIONS = 50_000
+"""Decoded observations waiting for the run loop: at most this many (half a second at 2k/s), and
+at most this many detections among them (a scan counts its detections, anything else one), since a
+decoded scan of the schema's 4,096 detections takes 8.4 MB and 1,000 of them would take 8 GB. When
+either is reached the client's dispatcher waits, its bounded inbox of raw messages fills and the
+client stops reading: the rest of a backlog stays with the broker."""
 
 SNAPSHOT_RATE_HZ = 1.0
 """How often the whole picture is published. The service's own setting, not the tracker's: it
@@ -119,6 +122,7 @@ class FusionService:
         self.clock = PictureClock(max_lead_s=self.core.config.max_future_s)
         self.verdicts: Counter[str] = Counter(dict.fromkeys(VerdictKind, 0))  # read by the figures' thread
         self._arrivals: deque[tuple[Observation, Delivery]] = deque()
+        self._arrival_detections = 0
         self._handover = threading.Condition()
         self._pending: list[float] = []
         self._snapshot_period_s = 1.0 / snapshot_rate_hz
@@ -152,16 +156,25 @@ class FusionService:
         """Hand a decoded observation to the run loop, waiting while the handover is full."""
         if not isinstance(message, Observation):
             return  # the topic's kind already guarantees an observation
+        weight = max(1, len(getattr(message, "detections", ())))
         with self._handover:
-            self._handover.wait_for(lambda: len(self._arrivals) < HANDOVER_SIZE or self._stopping.is_set())
+            self._handover.wait_for(self._handover_has_room)
             self._arrivals.append((message, delivery))
+            self._arrival_detections += weight
             self._handover.notify_all()
+
+    def _handover_has_room(self) -> bool:
+        """Room for one more observation: under both bounds, or nothing waiting (one always fits)."""
+        arrivals = self._arrivals
+        under = len(arrivals) < HANDOVER_SIZE and self._arrival_detections < HANDOVER_DETECTIONS
+        return under or not arrivals or self._stopping.is_set()
 
     def _judge_arrivals(self, now: datetime) -> None:
         """Ingest what was handed over; keep accepted ones' receive times, for the latency figures."""
         with self._handover:
             arrivals = list(self._arrivals)
             self._arrivals.clear()
+            self._arrival_detections = 0
             self._handover.notify_all()
         for message, delivery in arrivals:
             self._received += 1
@@ -281,6 +294,8 @@ class FusionService:
             "tracks_confirmed": core["tracks_confirmed"],
             "picture_seq": self.feed.picture_seq,
             "snapshot_pages": self._snapshot_pages,
+            "handover_observations": len(self._arrivals),
+            "handover_detections": self._arrival_detections,
             "processing_latency_p50_ms": float(np.percentile(latencies, 50)),
             "processing_latency_p99_ms": float(np.percentile(latencies, 99)),
             **self._admission_figures(),

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bus import codec, topics
 from bus.client import BrokerConfig
 from bus.replica import PictureReplica
 from bus.schema import (
+    MAX_DETECTIONS,
     DeadLetter,
     Envelope,
     GeoPoint,
@@ -19,8 +25,9 @@ from bus.schema import (
     Track,
 )
 from fusion import FusionConfig, Verdict
-from nodes.fusion import FusionService
+from nodes.fusion import HANDOVER_DETECTIONS, FusionService
 from tests.bus_helpers import Collector, client
+from tests.fusion_helpers import geo_detection, geo_scan
 
 PLATFORMS = ("ifv-1", "ifv-2", "ifv-3")
 
@@ -171,3 +178,53 @@ def test_an_observation_the_core_fails_on_is_dead_lettered_and_the_fusion_goes_o
             assert letter.original_topic == topics.observation("position", "ifv-2.gps")
             assert picture.wait_for(lambda tracks: set(tracks) == {"P-ifv-1", "P-ifv-3"}, timeout_s=5)
         assert fusion.client.figures.handler_errors == 1
+
+
+def test_the_handover_to_the_run_loop_is_bounded_by_detections_too(rampart_own_broker) -> None:
+    """Decoded observations wait for the run loop in a handover of 1,000; a decoded scan of the
+    schema's 4,096 detections takes 8.4 MB, so 1,000 of them were 8 GB. With the loop held up, 20
+    such scans fill the handover to its detection bound (one scan over at most) and wait in the
+    client's inbox and at the broker; once the loop runs, every one of them is judged."""
+    broker = BrokerConfig.from_url(rampart_own_broker.url)
+    fusion = FusionService(broker).start()  # connected; its run loop not started yet
+    now = datetime.now(UTC)
+    scan = geo_scan("big-radar", 0.0, [geo_detection((50.0 * k, 0.0, 0.0)) for k in range(MAX_DETECTIONS)])
+
+    def until(condition: Callable[[], bool], timeout_s: float = 20.0) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)  # polls a condition; nothing to be notified by
+        return True
+
+    class PeakDeque(deque[Any]):
+        peak = 0
+
+        def append(self, item: Any) -> None:
+            super().append(item)
+            self.peak = max(self.peak, len(self))
+
+    fusion._arrivals = handover = PeakDeque()  # white box: the queue under test, measured
+    runner = threading.Thread(target=fusion.run, daemon=True)
+    try:
+        with client(rampart_own_broker.url, "radar") as radar:
+            for n in range(20):
+                radar.publish_raw(
+                    topics.observation("sensor", "big-radar"),
+                    codec.encode(scan, update={"time": now + timedelta(seconds=n / 10), "msg_id": f"scan-{n}"}),
+                )
+            assert radar.wait_acknowledged(20)
+        handed = HANDOVER_DETECTIONS // MAX_DETECTIONS + 1
+        # Settled: `handed` scans handed over, one held by the waiting dispatcher, the rest in the inbox.
+        assert until(lambda: len(handover) == handed and fusion.client.inbox_depth == 20 - handed - 1)
+        # Without the bound the dispatcher hands the next scan over as soon as it is decoded (~0.1 s).
+        assert not until(lambda: len(handover) > handed, timeout_s=1.0)
+        assert fusion.figures()["handover_detections"] == handed * MAX_DETECTIONS
+        runner.start()
+        assert until(lambda: fusion.figures()["received"] == 20, timeout_s=60)
+        assert handover.peak == handed
+    finally:
+        fusion.stop()
+        if runner.is_alive():
+            runner.join(10)
