@@ -56,24 +56,27 @@ class Sample:
     """CPU seconds per second over the interval before the sample (1.0: one core, all the time)."""
     inbox: dict[str, float]
     """Messages waiting in the node's inbox, from its newest state (every 5 s)."""
+    tracks: float
+    """Tracks in the fusion's picture, from its newest state: memory that follows the picture's size
+    is no leak."""
 
 
-class InboxDepths:
-    """The `bus_inbox_depth` figure of each node's newest retained state."""
+class NodeFigures:
+    """The figures of each node's newest state."""
 
     def __init__(self, client: BusClient) -> None:
-        self._depth: dict[str, float] = {}
+        self._figures: dict[str, dict[str, float]] = {}
         self._lock = threading.Lock()
         client.subscribe(topics.ALL_NODE_STATES, self._on_state)
 
     def _on_state(self, message: Envelope, delivery: Delivery) -> None:
         if isinstance(message, NodeState):
             with self._lock:
-                self._depth[message.source.id] = message.figures.get("bus_inbox_depth", float("nan"))
+                self._figures[message.source.id] = dict(message.figures)
 
-    def of(self, node_id: str) -> float:
+    def of(self, node_id: str, figure: str) -> float:
         with self._lock:
-            return self._depth.get(node_id, float("nan"))
+            return self._figures.get(node_id, {}).get(figure, float("nan"))
 
 
 def stretched_stress(directory: Path, duration_s: float) -> Path:
@@ -106,7 +109,7 @@ def main() -> None:
             for name, command in commands.items()
         }
         monitor = BusClient("soak-monitor", SourceKind.TOOL, BrokerConfig.from_url(broker.url), announce=False)
-        inboxes = InboxDepths(monitor)
+        figures = NodeFigures(monitor)
         print(
             f"broker {broker.url}; soak for {args.duration:g} s, sampling every {args.sample:g} s, "
             f"growth counted after {args.warmup:g} s; {os.cpu_count()} cores",
@@ -114,7 +117,7 @@ def main() -> None:
         )
         print(
             f"{'minute':>6} {'load':>5} {'fusion MB':>9} {'vehicle MB':>10} {'fusion CPU':>10} {'vehicle CPU':>11} "
-            f"{'fusion inbox':>12} {'vehicle inbox':>13}",
+            f"{'fusion inbox':>12} {'vehicle inbox':>13} {'tracks':>6}",
             flush=True,
         )
         samples: list[Sample] = []
@@ -130,7 +133,8 @@ def main() -> None:
                         os.getloadavg()[0],
                         {name: rss_mb(processes[name].pid) for name in MEASURED},
                         {name: (cpu_now[name] - cpu_before[name]) / interval for name in MEASURED},
-                        {name: inboxes.of(node) for name, node in MEASURED.items()},
+                        {name: figures.of(node, "bus_inbox_depth") for name, node in MEASURED.items()},
+                        figures.of(MEASURED["fusion"], "tracks_live"),
                     )
                     cpu_before = cpu_now
                     samples.append(sample)
@@ -138,7 +142,7 @@ def main() -> None:
                         f"{elapsed / 60:>6.1f} {sample.load_1m:>5.1f} {sample.rss_mb['fusion']:>9.1f} "
                         f"{sample.rss_mb['vehicle']:>10.1f} {sample.cpu_share['fusion']:>10.2f} "
                         f"{sample.cpu_share['vehicle']:>11.2f} {sample.inbox['fusion']:>12.0f} "
-                        f"{sample.inbox['vehicle']:>13.0f}",
+                        f"{sample.inbox['vehicle']:>13.0f} {sample.tracks:>6.0f}",
                         flush=True,
                     )
                     for name, process in processes.items():
@@ -191,6 +195,7 @@ def print_growth(samples: list[Sample], warmup_s: float) -> None:
             f"{last.elapsed_s / 60:.1f}: {growth:+.1f}%, slope {slope:+.3f} MB/min; CPU {cpu:.2f} cores on average, "
             f"inbox at most {inbox:.0f}"
         )
+    print(f"fusion tracks: {first.tracks:.0f} at minute {first.elapsed_s / 60:.1f} -> {last.tracks:.0f}")
     load = [s.load_1m for s in after]
     cores = os.cpu_count() or 1
     busy = "busier than its cores" if statistics.fmean(load) > cores else "within its cores"
