@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -190,22 +189,30 @@ def test_the_handover_to_the_run_loop_is_bounded_by_detections_too(rampart_own_b
     now = datetime.now(UTC)
     scan = geo_scan("big-radar", 0.0, [geo_detection((50.0 * k, 0.0, 0.0)) for k in range(MAX_DETECTIONS)])
 
-    def until(condition: Callable[[], bool], timeout_s: float = 20.0) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while not condition():
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)  # polls a condition; nothing to be notified by
-        return True
+    class Handover(deque[Any]):
+        """The fusion's handover, measured: its peak, what came through, a condition to wait on."""
 
-    class PeakDeque(deque[Any]):
-        peak = 0
+        def __init__(self) -> None:
+            super().__init__()
+            self.peak = self.total = 0
+            self.changed = threading.Condition()
 
         def append(self, item: Any) -> None:
             super().append(item)
-            self.peak = max(self.peak, len(self))
+            with self.changed:
+                self.peak, self.total = max(self.peak, len(self)), self.total + 1
+                self.changed.notify_all()
 
-    fusion._arrivals = handover = PeakDeque()  # white box: the queue under test, measured
+        def clear(self) -> None:
+            super().clear()
+            with self.changed:
+                self.changed.notify_all()
+
+        def wait_for(self, condition: Callable[[], bool], timeout_s: float) -> bool:
+            with self.changed:
+                return self.changed.wait_for(condition, timeout_s)
+
+    fusion._arrivals = handover = Handover()  # white box: the queue under test, measured
     runner = threading.Thread(target=fusion.run, daemon=True)
     try:
         with client(rampart_own_broker.url, "radar") as radar:
@@ -216,13 +223,12 @@ def test_the_handover_to_the_run_loop_is_bounded_by_detections_too(rampart_own_b
                 )
             assert radar.wait_acknowledged(20)
         handed = HANDOVER_DETECTIONS // MAX_DETECTIONS + 1
-        # Settled: `handed` scans handed over, one held by the waiting dispatcher, the rest in the inbox.
-        assert until(lambda: len(handover) == handed and fusion.client.inbox_depth == 20 - handed - 1)
+        assert handover.wait_for(lambda: len(handover) == handed, timeout_s=20)
         # Without the bound the dispatcher hands the next scan over as soon as it is decoded (~0.1 s).
-        assert not until(lambda: len(handover) > handed, timeout_s=1.0)
+        assert not handover.wait_for(lambda: len(handover) > handed, timeout_s=1.0)
         assert fusion.figures()["handover_detections"] == handed * MAX_DETECTIONS
         runner.start()
-        assert until(lambda: fusion.figures()["received"] == 20, timeout_s=60)
+        assert handover.wait_for(lambda: handover.total == 20 and not handover, timeout_s=60)
         assert handover.peak == handed
     finally:
         fusion.stop()
