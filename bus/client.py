@@ -406,8 +406,11 @@ class _BufferedClient(mqtt.Client):
         """Read what the socket has and handle every whole packet, while `room()`: plain PUBLISH
         packets go to `deliver` (QoS 1 acknowledged), others through paho (whose `on_message`
         delivers the rest). A failing socket is left to paho, which handles the loss."""
+        # While a whole packet waits in the buffer, take nothing more from the socket: a node that
+        # frees one inbox slot at a time would otherwise add a chunk per packet it takes, and the
+        # buffer, not the bounded inbox, would hold the backlog (seen: 70 MB in a slow replica).
         try:
-            data = super()._sock_recv(RECV_CHUNK)
+            data = None if self.whole_packet_buffered else super()._sock_recv(RECV_CHUNK)
         except BlockingIOError:
             data = None
         except OSError:

@@ -16,7 +16,16 @@ from pathlib import Path
 import pytest
 
 from bus import codec, topics
-from bus.client import BackpressureError, BrokerConfig, BusClient, BusError, ConnectError, Delivery, SubscribeError
+from bus.client import (
+    RECV_CHUNK,
+    BackpressureError,
+    BrokerConfig,
+    BusClient,
+    BusError,
+    ConnectError,
+    Delivery,
+    SubscribeError,
+)
 from bus.codec import DecodeError
 from bus.recording import RecordingError
 from bus.schema import Envelope, GeoPoint, NodeState, PositionReport, Source, SourceKind
@@ -180,6 +189,38 @@ def test_an_inbox_full_of_bytes_pauses_reading_and_loses_nothing_at_qos1(rampart
         figures = subscriber.figures
         assert figures.read_pauses >= 1 and figures.inbox_peak <= 12 and figures.inbox_peak_bytes <= 12 * size
         assert figures.received == 60 and figures.inbox_dropped == 0
+
+
+def test_a_slow_handler_leaves_the_backlog_on_the_socket_not_in_the_read_buffer(rampart_broker) -> None:
+    """A handler that frees one inbox slot at a time: each read took another 64 kB chunk from the
+    socket while whole packets already waited in the buffer, so the buffer grew past every bound."""
+    gate = threading.Semaphore(0)
+    handled = Collector()
+
+    def gated(message: Envelope, delivery: Delivery) -> None:
+        gate.acquire()
+        handled(message, delivery)
+
+    source_id = unique("steady")
+    topic = topics.observation("position", source_id)
+    publisher = BusClient(source_id, SourceKind.POSITION, BrokerConfig.from_url(rampart_broker.url))
+    with client(rampart_broker.url, "slow", inbox_size=20) as subscriber, publisher:
+        subscriber.subscribe(topic, gated, qos=0)
+        for _ in range(3000):
+            publisher.publish(topic, report(source_id), qos=0)
+        assert publisher.wait_acknowledged(10)
+        reader = subscriber._mqtt  # white box: the read buffer under test
+        buffered = []
+        for n in range(1, 301):
+            gate.release()
+
+            def taken(messages: list[Envelope], n: int = n) -> bool:
+                return len(messages) >= n
+
+            assert handled.wait_for(taken)
+            buffered.append(len(reader._rx) - reader._rx_pos)
+        gate.release(3000)
+        assert max(buffered) <= RECV_CHUNK + 1024
 
 
 def test_seq_is_consecutive_across_node_states_and_dead_letters(rampart_broker) -> None:
