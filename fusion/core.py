@@ -297,7 +297,8 @@ class FusionCore:
         """
         rows, models = self._shown, self._models
         wanted = sorted(rows) if ids is None else sorted({i for i in ids if i in rows})
-        models.update(zip((built := [i for i in wanted if i not in models]), self._build(built), strict=True))
+        missing = [i for i in wanted if i not in models]
+        models.update(zip(missing, self._build(missing), strict=True))
         return [models[i] for i in wanted]
 
     def track(self, track_id: str) -> Track | None:
