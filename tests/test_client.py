@@ -138,6 +138,16 @@ def test_many_threads_publish_over_tls_without_a_disconnect(tmp_path: Path) -> N
         assert len(set(seqs)) == len(seqs)  # one stamper across every publishing thread
 
 
+def position_source(url: str, prefix: str) -> tuple[str, str, BusClient]:
+    """A new position source: its id, its observation topic and its (unstarted) client."""
+    source_id = unique(prefix)
+    return (
+        source_id,
+        topics.observation("position", source_id),
+        BusClient(source_id, SourceKind.POSITION, BrokerConfig.from_url(url)),
+    )
+
+
 def test_a_full_inbox_pauses_reading_and_drops_qos0_only_counted(rampart_broker) -> None:
     release = threading.Event()
     handled = Collector()
@@ -146,9 +156,7 @@ def test_a_full_inbox_pauses_reading_and_drops_qos0_only_counted(rampart_broker)
         release.wait(10)  # a deliberately slow subscriber
         handled(message, delivery)
 
-    source_id = unique("burst")
-    topic = topics.observation("position", source_id)
-    publisher = BusClient(source_id, SourceKind.POSITION, BrokerConfig.from_url(rampart_broker.url))
+    source_id, topic, publisher = position_source(rampart_broker.url, "burst")
     with client(rampart_broker.url, "slow", inbox_size=20) as subscriber, publisher:
         subscriber.subscribe(topic, stalled, qos=0)
         for _ in range(2000):
@@ -201,9 +209,7 @@ def test_a_slow_handler_leaves_the_backlog_on_the_socket_not_in_the_read_buffer(
         gate.acquire()
         handled(message, delivery)
 
-    source_id = unique("steady")
-    topic = topics.observation("position", source_id)
-    publisher = BusClient(source_id, SourceKind.POSITION, BrokerConfig.from_url(rampart_broker.url))
+    source_id, topic, publisher = position_source(rampart_broker.url, "steady")
     with client(rampart_broker.url, "slow", inbox_size=20) as subscriber, publisher:
         subscriber.subscribe(topic, gated, qos=0)
         for _ in range(3000):
