@@ -1347,6 +1347,7 @@ class BusClient:
         self._batch_bytes += len(msg.payload)
 
     def _inbox_held_bytes(self) -> int:
+        """Payload bytes received and not yet taken by the dispatcher (the batch being read included)."""
         return self._bytes_in + self._batch_bytes - self._bytes_out
 
     def _inbox_has_room(self) -> bool:
@@ -1368,7 +1369,7 @@ class BusClient:
         depth = len(self._inbox)
         if depth > self.figures.inbox_peak:
             self.figures.inbox_peak = depth
-        held = self._bytes_in - self._bytes_out
+        held = self._inbox_held_bytes()
         if held > self.figures.inbox_peak_bytes:
             self.figures.inbox_peak_bytes = held
         if self._dispatcher_idle:
@@ -1394,11 +1395,7 @@ class BusClient:
                 continue
             heartbeat.beat()
             self._bytes_out += len(msg.payload)
-            if (
-                self._read_paused
-                and len(inbox) <= resume_below
-                and self._bytes_in - self._bytes_out <= resume_below_bytes
-            ):
+            if self._read_paused and len(inbox) <= resume_below and self._inbox_held_bytes() <= resume_below_bytes:
                 self._read_paused = False
                 self._wake()
             routes = self._route_cache.get(msg.topic)
