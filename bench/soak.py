@@ -12,9 +12,10 @@ by default: the duplicate memory, the caches and the picture fill up) to the las
 percentage and as a least-squares slope in MB a minute.
 
 A machine too busy to keep up makes queues grow, and queues are memory too: so each sample also
-shows the load average, each node's CPU share over the interval and its inbox depth (from the
-retained node states), and the end says how busy the machine was: a node starved of CPU falls behind
-and its inbox fills (up to 10,000 messages, about 160 MB of `stress` scans for the fusion).
+shows the load average, each node's CPU share over the interval and the most its inbox has held so
+far (from the retained node states), and the end says how busy the machine was: a node starved of
+CPU falls behind and its inbox fills (up to 10,000 messages or 64 MiB), and memory the process once
+took for a backlog is not all handed back to the system afterwards.
 
 Usage: python bench/soak.py [--duration S] [--sample S] [--warmup S]
 """
@@ -54,8 +55,8 @@ class Sample:
     rss_mb: dict[str, float]
     cpu_share: dict[str, float]
     """CPU seconds per second over the interval before the sample (1.0: one core, all the time)."""
-    inbox: dict[str, float]
-    """Messages waiting in the node's inbox, from its newest state (every 5 s)."""
+    inbox_peak_mb: dict[str, float]
+    """The most payload the node's inbox has held at once so far, from its newest state (every 5 s)."""
     tracks: float
     """Tracks in the fusion's picture, from its newest state: memory that follows the picture's size
     is no leak."""
@@ -117,7 +118,7 @@ def main() -> None:
         )
         print(
             f"{'minute':>6} {'load':>5} {'fusion MB':>9} {'vehicle MB':>10} {'fusion CPU':>10} {'vehicle CPU':>11} "
-            f"{'fusion inbox':>12} {'vehicle inbox':>13} {'tracks':>6}",
+            f"{'fusion inbox MB':>15} {'vehicle inbox MB':>16} {'tracks':>6}",
             flush=True,
         )
         samples: list[Sample] = []
@@ -133,7 +134,7 @@ def main() -> None:
                         os.getloadavg()[0],
                         {name: rss_mb(processes[name].pid) for name in MEASURED},
                         {name: (cpu_now[name] - cpu_before[name]) / interval for name in MEASURED},
-                        {name: figures.of(node, "bus_inbox_depth") for name, node in MEASURED.items()},
+                        {name: figures.of(node, "bus_inbox_peak_bytes") / 1e6 for name, node in MEASURED.items()},
                         figures.of(MEASURED["fusion"], "tracks_live"),
                     )
                     cpu_before = cpu_now
@@ -141,8 +142,8 @@ def main() -> None:
                     print(
                         f"{elapsed / 60:>6.1f} {sample.load_1m:>5.1f} {sample.rss_mb['fusion']:>9.1f} "
                         f"{sample.rss_mb['vehicle']:>10.1f} {sample.cpu_share['fusion']:>10.2f} "
-                        f"{sample.cpu_share['vehicle']:>11.2f} {sample.inbox['fusion']:>12.0f} "
-                        f"{sample.inbox['vehicle']:>13.0f} {sample.tracks:>6.0f}",
+                        f"{sample.cpu_share['vehicle']:>11.2f} {sample.inbox_peak_mb['fusion']:>15.1f} "
+                        f"{sample.inbox_peak_mb['vehicle']:>16.1f} {sample.tracks:>6.0f}",
                         flush=True,
                     )
                     for name, process in processes.items():
@@ -189,11 +190,11 @@ def print_growth(samples: list[Sample], warmup_s: float) -> None:
         growth = (rss[-1] - rss[0]) / rss[0] * 100
         slope = statistics.linear_regression(minutes, rss).slope
         cpu = statistics.fmean(s.cpu_share[name] for s in after)
-        inbox = max((s.inbox[name] for s in after if math.isfinite(s.inbox[name])), default=float("nan"))
+        inbox = last.inbox_peak_mb[name]
         print(
             f"{name}: {rss[0]:.1f} MB at minute {first.elapsed_s / 60:.1f} -> {rss[-1]:.1f} MB at minute "
             f"{last.elapsed_s / 60:.1f}: {growth:+.1f}%, slope {slope:+.3f} MB/min; CPU {cpu:.2f} cores on average, "
-            f"inbox at most {inbox:.0f}"
+            f"inbox held at most {inbox:.1f} MB"
         )
     print(f"fusion tracks: {first.tracks:.0f} at minute {first.elapsed_s / 60:.1f} -> {last.tracks:.0f}")
     load = [s.load_1m for s in after]
