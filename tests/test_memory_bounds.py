@@ -7,6 +7,9 @@ from 132 to 146 MB and each vehicle's from 71 to 89 MB in 8 minutes, about 2 MB 
 from __future__ import annotations
 
 import gc
+import platform
+import subprocess
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -127,3 +130,34 @@ def test_fusing_and_following_the_picture_make_no_reference_cycles() -> None:
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+_FRAGMENTED_HEAP_PROBE = """
+from nodes.cli import trim_heap
+
+def rss_mb():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS"))
+
+freed, kept = [], []
+for _ in range(10_000):
+    freed.extend(bytearray(1500) for _ in range(8))  # payloads and models, freed once handled
+    kept.append(bytearray(600))  # what is still alive between them
+del freed
+before = rss_mb()
+trim_heap()
+print(before, rss_mb())
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="trim_heap trims glibc's heap only")
+def test_trimming_the_heap_hands_its_free_pages_back() -> None:
+    """Why `nodes.cli.keep_heap_trimmed`: glibc gives memory back only from the top of its heap, so
+    the holes that freed messages leave between live ones stay resident (a vehicle under `stress`
+    crept by 0.3 MB a minute while its allocated bytes stayed level). Of 120 MB freed in holes of
+    12 kB between live blocks, none goes back by itself and 77 MB with one trim here."""
+    probe = subprocess.run(
+        [sys.executable, "-c", _FRAGMENTED_HEAP_PROBE], capture_output=True, text=True, check=True, timeout=60
+    )
+    before, after = map(float, probe.stdout.split())
+    assert before - after > 50, probe.stdout
