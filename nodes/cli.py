@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import functools
 import gc
 import importlib
 import logging
@@ -56,22 +57,31 @@ def tune_threads() -> None:
 HEAP_TRIM_INTERVAL_S = 30.0
 
 
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    """The C library if it is glibc (whose heap `trim_heap` trims), else None."""
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
 def trim_heap() -> None:
     """Hand the free pages inside glibc's heap back to the system (`malloc_trim`). glibc returns
     memory only from the top of its heap on its own, so the holes that message churn leaves (models
     and payloads freed around ones still alive) stay resident: a vehicle under `stress` held 0.3 MB
     more a minute for half an hour (bench/soak.py) while what it had allocated stayed level, and one
     trim took it back by 3.7 MB. Other C libraries are left to their own policy."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc
-        return
-    libc.malloc_trim(0)
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 def keep_heap_trimmed(interval_s: float = HEAP_TRIM_INTERVAL_S) -> None:
     """`trim_heap` every `interval_s`, on a daemon thread (ctypes lets go of the interpreter lock
-    while glibc trims, a few milliseconds)."""
+    while glibc trims, a few milliseconds); nothing under another C library."""
+    if _glibc() is None:
+        return
 
     def trim_forever() -> None:
         while True:
