@@ -96,6 +96,9 @@ def main() -> None:
     args = parser.parse_args()
     if not 0 <= args.warmup < args.duration:
         parser.error("--warmup must be shorter than --duration")
+    # SIGTERM stops the soak like Ctrl-C: its nodes and broker are stopped, not left running, and
+    # the growth so far is printed.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     rampart = [sys.executable, "-m", "nodes.cli"]
     with tempfile.TemporaryDirectory(prefix="rampart-soak-") as workdir, LocalMosquitto() as broker:
         scenario = stretched_stress(Path(workdir), args.duration)
@@ -150,6 +153,8 @@ def main() -> None:
                         if process.poll() is not None:
                             print(f"{name} exited with {process.returncode}", flush=True)
                     time.sleep(args.sample - (time.monotonic() - started) % args.sample)
+        except KeyboardInterrupt:
+            print("interrupted: the growth so far", flush=True)
         finally:
             stop(processes)
             for log in logs.values():
