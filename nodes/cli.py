@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import ctypes
-import functools
 import gc
 import importlib
 import logging
 import signal
 import sys
-import threading
-import time
 from types import FrameType
 
 from bus.errors import BrokerConfigError
@@ -54,43 +50,6 @@ def tune_threads() -> None:
     sys.setswitchinterval(0.001)
 
 
-HEAP_TRIM_INTERVAL_S = 30.0
-
-
-@functools.cache
-def _glibc() -> ctypes.CDLL | None:
-    """The C library if it is glibc (whose heap `trim_heap` trims), else None."""
-    try:
-        return ctypes.CDLL("libc.so.6")
-    except OSError:
-        return None
-
-
-def trim_heap() -> None:
-    """Hand the free pages inside glibc's heap back to the system (`malloc_trim`). glibc returns
-    memory only from the top of its heap on its own, so the holes that message churn leaves (models
-    and payloads freed around ones still alive) stay resident: a vehicle under `stress` held 0.3 MB
-    more a minute for half an hour (bench/soak.py) while what it had allocated stayed level, and one
-    trim took it back by 3.7 MB. Other C libraries are left to their own policy."""
-    libc = _glibc()
-    if libc is not None:
-        libc.malloc_trim(0)
-
-
-def keep_heap_trimmed(interval_s: float = HEAP_TRIM_INTERVAL_S) -> None:
-    """`trim_heap` every `interval_s`, on a daemon thread (ctypes lets go of the interpreter lock
-    while glibc trims, a few milliseconds); nothing under another C library."""
-    if _glibc() is None:
-        return
-
-    def trim_forever() -> None:
-        while True:
-            time.sleep(interval_s)
-            trim_heap()
-
-    threading.Thread(target=trim_forever, name="heap-trim", daemon=True).start()
-
-
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The `rampart` parser; only `command`'s module is imported (the others cost start-up time)."""
     parser = argparse.ArgumentParser(prog="rampart", description="Rampart: a shared battle-space data-fusion bus")
@@ -124,7 +83,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(command).parse_args(argv)
     tune_gc()
     tune_threads()
-    keep_heap_trimmed()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
