@@ -11,6 +11,7 @@ import sys
 from types import FrameType
 
 from bus.errors import BrokerConfigError
+from nodes.heap import keep_heap_trimmed
 from nodes.options import OptionError
 
 # subcommand -> (module with `configure(parser)` and `run(args) -> int`, one-line help)
@@ -83,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(command).parse_args(argv)
     tune_gc()
     tune_threads()
+    keep_heap_trimmed()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

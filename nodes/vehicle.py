@@ -21,7 +21,6 @@ from bus.replica import PictureReplica
 from bus.schema import Environment, GeoPoint, PositionReport, Track
 from fusion.clock import PictureClock
 from nodes.freshness import PictureFreshness
-from nodes.heap import keep_heap_trimmed
 from nodes.options import add_broker_option, broker_from, east_north, lat_lon, positive, vehicle_id
 from nodes.views import Column, class_cell, freshness_line, identity_cell, live_view, status_cell, track_table
 
@@ -95,7 +94,6 @@ def run(args: argparse.Namespace) -> int:
     replica = PictureReplica(navigation.client, on_created=following, on_updated=following)
     freshness = PictureFreshness(navigation.client, node_states=False)  # a vehicle reads the picture only
     deadline = started + args.duration if args.duration else None
-    keep_heap_trimmed()  # a vehicle runs for days on message churn
     console = Console()
     with navigation, contextlib.nullcontext() if args.headless else live_view(console) as live:
         while deadline is None or time.monotonic() < deadline:

@@ -152,7 +152,7 @@ print(before, rss_mb())
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="trim_heap trims glibc's heap only")
 def test_trimming_the_heap_hands_its_free_pages_back() -> None:
-    """Why vehicles run `nodes.heap.keep_heap_trimmed`: glibc gives memory back only from the top of
+    """Why nodes run `nodes.heap.keep_heap_trimmed`: glibc gives memory back only from the top of
     its heap, so the holes that freed messages leave between live ones stay resident (a vehicle under
     `stress` crept by 0.3 MB a minute while its allocated bytes stayed level). Of 120 MB freed in
     holes of 12 kB between live blocks, none goes back by itself and 77 MB with one trim here."""
