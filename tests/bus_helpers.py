@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bus.client import BrokerConfig, BusClient, Delivery
+from bus.client import BrokerConfig, BusClient, Delivery, Handler
 from bus.schema import Envelope, GeoPoint, PositionReport, Source, SourceKind
 from nodes.broker import LocalMosquitto, throwaway_tls
 
@@ -39,6 +39,16 @@ class Collector:
         with self._changed:
             self.items.append((message, delivery.topic))
             self._changed.notify_all()
+
+    def after(self, wait: Callable[[], object]) -> Handler:
+        """A deliberately slow handler: each message waits for `wait()` (an event, a semaphore)
+        before it is collected."""
+
+        def slow(message: Envelope, delivery: Delivery) -> None:
+            wait()
+            self(message, delivery)
+
+        return slow
 
     @property
     def messages(self) -> list[Envelope]:

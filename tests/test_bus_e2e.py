@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from bus import codec, topics
-from bus.client import BackpressureError, BrokerConfig, BusClient, Delivery
+from bus.client import BackpressureError, BrokerConfig, BusClient
 from bus.schema import DeadLetter, Envelope, GeoPoint, NodeState, PositionReport, Source, SourceKind
 from nodes.broker import LocalMosquitto
 from tests.bus_helpers import Collector, client, unique
@@ -175,15 +175,11 @@ def _slow_subscriber_loses(url: str, count: int) -> int:
     received = Collector()
     release = threading.Event()
 
-    def slow(message: Envelope, delivery: Delivery) -> None:
-        release.wait(20)
-        received(message, delivery)
-
     source_id = unique("burst")
     topic = topics.observation("position", source_id)
     publisher = BusClient(source_id, SourceKind.POSITION, BrokerConfig.from_url(url))
     with client(url, "slow", inbox_size=100) as subscriber, publisher:
-        subscriber.subscribe(topic, slow, qos=1)
+        subscriber.subscribe(topic, received.after(lambda: release.wait(20)), qos=1)
         for seq in range(count):
             publisher.publish(topic, position(source_id, seq), qos=1)
         assert publisher.wait_acknowledged(10), "the broker acknowledged every message it accepted"

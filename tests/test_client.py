@@ -23,7 +23,6 @@ from bus.client import (
     BusClient,
     BusError,
     ConnectError,
-    Delivery,
     SubscribeError,
 )
 from bus.codec import DecodeError
@@ -152,13 +151,9 @@ def test_a_full_inbox_pauses_reading_and_drops_qos0_only_counted(rampart_broker)
     release = threading.Event()
     handled = Collector()
 
-    def stalled(message: Envelope, delivery: Delivery) -> None:
-        release.wait(10)  # a deliberately slow subscriber
-        handled(message, delivery)
-
     source_id, topic, publisher = position_source(rampart_broker.url, "burst")
     with client(rampart_broker.url, "slow", inbox_size=20) as subscriber, publisher:
-        subscriber.subscribe(topic, stalled, qos=0)
+        subscriber.subscribe(topic, handled.after(lambda: release.wait(10)), qos=0)
         for _ in range(2000):
             publisher.publish(topic, report(source_id), qos=0)
         # Pausing keeps the inbox at its bound give or take one read: what more arrives is dropped.
@@ -177,10 +172,6 @@ def test_an_inbox_full_of_bytes_pauses_reading_and_loses_nothing_at_qos1(rampart
     release = threading.Event()
     handled = Collector()
 
-    def stalled(message: Envelope, delivery: Delivery) -> None:
-        release.wait(10)
-        handled(message, delivery)
-
     source_id = unique("big")
     topic = topics.observation("sensor", source_id)
     scan = geo_scan(source_id, 0.0, [geo_detection((100.0 * k, 1000.0, 0.0)) for k in range(200)])
@@ -188,7 +179,7 @@ def test_an_inbox_full_of_bytes_pauses_reading_and_loses_nothing_at_qos1(rampart
     assert size > 20_000
     publisher = BusClient(source_id, SourceKind.SENSOR, BrokerConfig.from_url(rampart_broker.url))
     with client(rampart_broker.url, "slow", inbox_bytes=10 * size) as subscriber, publisher:
-        subscriber.subscribe(topic, stalled)
+        subscriber.subscribe(topic, handled.after(lambda: release.wait(10)))
         for _ in range(60):
             publisher.publish(topic, scan)
         assert publisher.wait_acknowledged(10)
@@ -205,13 +196,9 @@ def test_a_slow_handler_leaves_the_backlog_on_the_socket_not_in_the_read_buffer(
     gate = threading.Semaphore(0)
     handled = Collector()
 
-    def gated(message: Envelope, delivery: Delivery) -> None:
-        gate.acquire()
-        handled(message, delivery)
-
     source_id, topic, publisher = position_source(rampart_broker.url, "steady")
     with client(rampart_broker.url, "slow", inbox_size=20) as subscriber, publisher:
-        subscriber.subscribe(topic, gated, qos=0)
+        subscriber.subscribe(topic, handled.after(gate.acquire), qos=0)
         for _ in range(3000):
             publisher.publish(topic, report(source_id), qos=0)
         assert publisher.wait_acknowledged(10)
