@@ -81,7 +81,11 @@ class FusionConfig:
     max_accel_sigma_mps2: float = 5.0
     """The most a track's process noise adapts up to while its innovations say it manoeuvres."""
     initial_speed_sigma_mps: float = 40.0
-    """Velocity uncertainty of a track started from one detection (zero initial velocity)."""
+    """Velocity spread per axis of a track started from one detection (at zero velocity) until the
+    confirmed tracks have taught a narrower one (`fusion.prior`); the widest it learns."""
+    min_initial_speed_sigma_mps: float = 5.0
+    """The narrowest velocity spread it learns: a new track's gate must still take a car's second
+    plot in a picture of people on foot."""
     report_velocity_sigma_mps: float = 1.0
     """Velocity error assumed for a position report's own velocity (the schema carries none)."""
     default_ce_m: float = 10.0
@@ -135,6 +139,11 @@ class FusionConfig:
         for name in _NON_NEGATIVE:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: {getattr(self, name)} is negative")
+        if not 0 < self.min_initial_speed_sigma_mps <= self.initial_speed_sigma_mps:
+            raise ValueError(
+                f"min_initial_speed_sigma_mps: {self.min_initial_speed_sigma_mps} is not in "
+                f"(0, initial_speed_sigma_mps = {self.initial_speed_sigma_mps}]"
+            )
         if not self.confirm_m <= self.confirm_n:
             raise ValueError(f"confirm_m: {self.confirm_m} is more than confirm_n ({self.confirm_n})")
         for name in ("detection_probability", "delete_existence"):

@@ -33,7 +33,7 @@ from bus.schema import (
     SourceContribution,
     Track,
 )
-from fusion import identity
+from fusion import identity, prior
 from fusion.association import assign, candidate_pairs
 from fusion.config import FusionConfig
 from fusion.frame import LocalFrame
@@ -76,6 +76,14 @@ _ORIGIN_GRID_DEG = 0.1
 this grid (on the ground), so that which observation arrives first does not move the frame."""
 _BEFORE_ALL = -(2**62)
 """Boundary of the checkpoint of the empty picture."""
+
+_LEARN_EVERY_US = 1_000_000
+"""Observation time between two estimates of the velocity prior (`_learn_speed_prior`)."""
+_LEARN_MIN_TRACKS = 10
+"""Confirmed tracks needed to learn the prior from: 20 velocity components give its variance to ±30%."""
+_NARROW_RATIO = 1.5
+"""A track's prior is narrowed once it is this much wider than the learned one, so that the
+estimate's second-to-second wobble does not pull every young track again and again."""
 
 _RECENT_CHECKPOINTS = 10
 """Checkpoints kept at every `checkpoint_s` boundary behind the newest; older ones at one in ten."""
@@ -138,9 +146,13 @@ class _State:
     table: TrackTable
     next_id: int
     counts: dict[str, int]
+    speed_var: float
+    """Velocity variance per axis that a new track starts with: learned from the confirmed tracks."""
+    learn_due_us: int = _BEFORE_ALL
+    """Observation time from which the next scan learns `speed_var` again."""
 
     def copy(self) -> _State:
-        return _State(self.table.copy(), self.next_id, dict(self.counts))
+        return _State(self.table.copy(), self.next_id, dict(self.counts), self.speed_var, self.learn_due_us)
 
 
 def platform_track_id(platform_id: str) -> str:
@@ -174,6 +186,7 @@ class FusionCore:
             TrackTable(),
             1,
             dict.fromkeys(("scans", "position_reports", "detections", "detections_unlocated"), 0),
+            self.config.initial_speed_sigma_mps**2,
         )
         self._table = self._state.table
         self._gate = self.config.gate_threshold
@@ -468,6 +481,8 @@ class FusionCore:
 
     def _apply_scan(self, scan: Scan) -> None:
         """Associate one scan's detections to tracks (gate + GNN), update, and start tracks from the rest."""
+        if scan.time_us >= self._state.learn_due_us:
+            self._learn_speed_prior(scan.time_us)
         counts = self._state.counts
         counts["scans"] += 1
         counts["detections"] += scan.size
@@ -524,6 +539,28 @@ class FusionCore:
             self._drop(gone | (t.score < self._delete_score))
         self._start(scan, np.flatnonzero(free))
 
+    def _learn_speed_prior(self, time_us: int) -> None:
+        """Learn the velocity spread of new tracks from the confirmed ones (see `fusion.prior`), and
+        narrow the prior of the tracks that still carry a much wider one."""
+        state, t, cfg = self._state, self._table, self.config
+        state.learn_due_us = (time_us // _LEARN_EVERY_US + 1) * _LEARN_EVERY_US
+        # Two detections at different times fix a velocity; a confirmed track has at least that.
+        rows = np.flatnonzero((t.status == CONFIRMED) & ~t.platform & (t.time_us > t.first_us))
+        if rows.size >= _LEARN_MIN_TRACKS:
+            velocity, variance = prior.data_velocities(t.x[rows], t.p[rows], t.speed_prior[rows])
+            known = np.isfinite(variance).all(axis=1) & (variance > 0).all(axis=1)
+            if known.sum() >= _LEARN_MIN_TRACKS:
+                spread = prior.velocity_spread(velocity[known], variance[known], state.speed_var)
+                low, high = cfg.min_initial_speed_sigma_mps**2, cfg.initial_speed_sigma_mps**2
+                state.speed_var = min(max(spread, low), high)
+        narrow = np.flatnonzero(np.isfinite(t.speed_prior) & (t.speed_prior > _NARROW_RATIO * state.speed_var))
+        if narrow.size == 0:
+            return
+        t.x[narrow], t.p[narrow] = prior.narrowed(t.x[narrow], t.p[narrow], t.speed_prior[narrow], state.speed_var)
+        t.speed_prior[narrow] = state.speed_var
+        t.changed_us[narrow] = np.maximum(t.changed_us[narrow], time_us)
+        self._updated.update(t.ids[row] for row in narrow.tolist())
+
     def _attach_to_friends(
         self, scan: Scan, pair_t: Rows, pair_d: Rows, d2: Array, free: NDArray[np.bool_]
     ) -> NDArray[np.bool_]:
@@ -550,7 +587,8 @@ class FusionCore:
         new = TrackTable.blank(dets.size)
         new.x[:, :3] = scan.pos[dets]
         new.p[:, :3, :3] = scan.cov[dets]
-        new.p[:, 3:, 3:] = np.eye(3) * self.config.initial_speed_sigma_mps**2
+        new.p[:, 3:, 3:] = np.eye(3) * self._state.speed_var
+        new.speed_prior[:] = self._state.speed_var
         new.time_us[:] = scan.time_us
         new.first_us[:] = scan.time_us
         new.hits[:] = 1

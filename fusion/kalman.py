@@ -21,6 +21,8 @@ POS = slice(0, 3)
 VEL = slice(3, 6)
 H_POSITION: Array = np.hstack([np.eye(3), np.zeros((3, 3))])
 """Measurement matrix of a position measurement."""
+H_VELOCITY: Array = np.hstack([np.zeros((3, 3)), np.eye(3)])
+"""Measurement matrix of a velocity (pseudo-)measurement."""
 H_STATE: Array = np.eye(DIM)
 """Measurement matrix of a position + velocity measurement."""
 

@@ -55,6 +55,9 @@ class TrackTable:
     score: NDArray[np.float64] = field(default_factory=lambda: _f(0))
     """Log-odds that the track is a real object: up with each detection, down with each miss where
     a sensor looked."""
+    speed_prior: NDArray[np.float64] = field(default_factory=lambda: _f(0))
+    """Variance per axis of the zero-mean velocity prior the state still carries (inf: none, as a
+    platform's or an adopted track's), so that a narrower learned prior can replace it."""
     platform: NDArray[np.bool_] = field(default_factory=lambda: _i(0, np.bool_))
     environment: NDArray[np.int8] = field(default_factory=lambda: _i(0, np.int8))
     log_class: NDArray[np.float64] = field(default_factory=lambda: _f(0, len(CLASSES)))
@@ -82,6 +85,7 @@ class TrackTable:
             misses=_i(n, np.int32),
             noise=_f(n),
             score=_f(n),
+            speed_prior=np.full(n, np.inf),
             platform=_i(n, np.bool_),
             environment=_i(n, np.int8, LAND),
             log_class=np.full((n, len(CLASSES)), -np.log(len(CLASSES))),

@@ -195,32 +195,52 @@ def test_a_second_process_with_the_same_node_id_is_named_and_not_fought(rampart_
     config = BrokerConfig.from_url(rampart_broker.url)
     node_id = unique("twin")
     states = Collector()
-    with caplog.at_level(logging.ERROR, logger="bus.client"), client(rampart_broker.url, "states") as watcher:
-        watcher.subscribe(topics.node_state(node_id), states)
-        first = BusClient(node_id, SourceKind.TOOL, config).start()
-        with BusClient(node_id, SourceKind.TOOL, config) as second:
-            # The broker closes the first's connection; it comes back once, sees the second's state
-            # and gives way. The second, knocked off by that return, comes back for good.
-            first._thread.join(10.0)
-            expected = (
-                f"another process is connected to {config.url} as node {node_id!r}: two processes share one "
-                "node id; this one stops rather than knock the other off in turn"
-            )
-            assert str(first.failure) == expected
-            assert f"{node_id}: {expected}" in caplog.messages
-            with pytest.raises(SessionTakenOverError):
-                first.publish(topics.node_state(node_id), first._state(online=True))
-            assert second.wait_connected(10.0)
-            second.publish_state()
-            assert second.wait_acknowledged(5.0)
-            assert states.wait_for(lambda messages: messages[-1].session == second.session)
-            assert second.failure is None and second.figures.taken_over == 1
-            assert (
-                f"{node_id}: an older process was connected to {config.url} as node {node_id!r}: two processes "
-                "share one node id; it gives way to this one"
-            ) in caplog.messages
-        first.stop()
+    named = _LogLine(
+        f"{node_id}: an older process was connected to {config.url} as node {node_id!r}: two processes "
+        "share one node id; it gives way to this one"
+    )
+    logging.getLogger("bus.client").addHandler(named)
+    try:
+        with caplog.at_level(logging.ERROR, logger="bus.client"), client(rampart_broker.url, "states") as watcher:
+            watcher.subscribe(topics.node_state(node_id), states)
+            first = BusClient(node_id, SourceKind.TOOL, config).start()
+            with BusClient(node_id, SourceKind.TOOL, config) as second:
+                # The broker closes the first's connection; it comes back once, sees the second's state
+                # and gives way. The second, knocked off by that return, comes back for good.
+                first._thread.join(10.0)
+                expected = (
+                    f"another process is connected to {config.url} as node {node_id!r}: two processes share one "
+                    "node id; this one stops rather than knock the other off in turn"
+                )
+                assert str(first.failure) == expected
+                assert f"{node_id}: {expected}" in caplog.messages
+                with pytest.raises(SessionTakenOverError):
+                    first.publish(topics.node_state(node_id), first._state(online=True))
+                assert second.wait_connected(10.0)
+                second.publish_state()
+                assert second.wait_acknowledged(5.0)
+                assert states.wait_for(lambda messages: messages[-1].session == second.session)
+                # The second names the first when the first's state reaches it, on its own network
+                # thread: that may come after the watcher saw the second's state.
+                assert named.wait(10.0)
+                assert second.failure is None and second.figures.taken_over == 1
+            first.stop()
+    finally:
+        logging.getLogger("bus.client").removeHandler(named)
     assert first.figures.taken_over == 1 and not first._thread.is_alive()
+
+
+class _LogLine(logging.Handler, threading.Event):
+    """Set once a given message is logged, from whichever thread logs it."""
+
+    def __init__(self, message: str) -> None:
+        logging.Handler.__init__(self)
+        threading.Event.__init__(self)
+        self.message = message
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage() == self.message:
+            self.set()
 
 
 def test_rejections_are_counted_per_source_up_to_a_bound() -> None:
