@@ -12,7 +12,9 @@ maker specifies it: one UTF-8 JSON object per scan,
      "site": {"lat": 51.5, "lon": -0.1, "alt_msl": 35.0},         degrees, degrees, metres MSL
      "acc": {"rng": 15.0, "az": 0.5, "el": 1.0},                  1-sigma: metres, degrees, degrees
      "cov": {"az_from": 300.0, "az_to": 60.0, "rng": 7000.0,       optional: the sector scanned,
-             "pd": 0.9},                                           clockwise; metres; detection prob.
+             "pd": 0.9, "fa": 2.0},                                clockwise; metres; detection prob.;
+                                                                   optional: mean false plots per
+                                                                   scan inside the sector
      "plots": [{"rng": 1234.5, "az": 90.0, "el": 2.5,             metres; degrees clockwise from
                 "snr": 17.0, "cls": "vehicle", "cls_p": 0.8,        true north; degrees up; dB;
                 "idn": "hostile"}]}                                classifier label or null, [0, 1];
@@ -70,8 +72,9 @@ class RadarScan:
     sigma_azimuth_deg: float
     sigma_elevation_deg: float
     plots: tuple[RadarPlot, ...]
-    coverage: tuple[float, float, float, float] | None = None
-    """The sector scanned (first and last azimuth clockwise, range) and the Pd in it, if given."""
+    coverage: tuple[float, float, float, float, float | None] | None = None
+    """The sector scanned (first and last azimuth clockwise, range), the Pd in it and the mean number
+    of false plots per scan in it (None: not stated), if given."""
 
 
 def _reject_constant(name: str) -> float:
@@ -112,12 +115,13 @@ def parse(data: bytes | str) -> RadarScan:
     )
 
 
-def _coverage(cov: Mapping[str, Any]) -> tuple[float, float, float, float]:
+def _coverage(cov: Mapping[str, Any]) -> tuple[float, float, float, float, float | None]:
     return (
         _number(cov, "az_from", "cov."),
         _number(cov, "az_to", "cov."),
         _number(cov, "rng", "cov."),
         _number(cov, "pd", "cov."),
+        None if cov.get("fa") is None else _number(cov, "fa", "cov."),
     )
 
 
@@ -192,13 +196,13 @@ def translate(data: bytes | str, source: Source) -> SensorReading:
         )
 
 
-def _sector(coverage: tuple[float, float, float, float] | None) -> Coverage | None:
+def _sector(coverage: tuple[float, float, float, float, float | None] | None) -> Coverage | None:
     """The scan's coverage; a scan that does not say where it looked reports contacts only."""
     if coverage is None:
         return None
-    first, last, reach, pd = coverage
+    first, last, reach, pd, false_alarms = coverage
     sector = Sector(bearing_from_deg=wrap_360(first), bearing_to_deg=wrap_360(last), max_range_m=reach)
-    return Coverage(sector=sector, detection_probability=pd)
+    return Coverage(sector=sector, detection_probability=pd, false_alarms=false_alarms)
 
 
 def _detection(plot: RadarPlot, scan: RadarScan) -> Detection:

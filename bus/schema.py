@@ -318,6 +318,10 @@ class Coverage(_Model):
     """The ground polygon seen (a camera frame's footprint), in order around its edge."""
     detection_probability: Probability | None = None
     """The chance that an object inside the coverage is reported; None: the fusion's default."""
+    false_alarms: NonNegative | None = None
+    """Mean number of false detections (clutter) per message inside the coverage, spread evenly over
+    it; None: not known. With it, fusion weighs each detection against that clutter and confirms a
+    track as soon as its odds of being real say so, rather than after a fixed number of hits."""
 
     @model_validator(mode="after")
     def _one_region(self) -> Coverage:

@@ -97,13 +97,16 @@ class FusionConfig:
     """Probability that a true detection falls inside its track's gate (chi-square, 3 dof)."""
     confirm_m: int = 3
     confirm_n: int = 5
-    """A tentative track is confirmed after M hits in its first N opportunities, deleted on N-M+1 misses."""
+    """A tentative track is confirmed after M hits in its first N opportunities, deleted on N-M+1
+    misses; or confirmed sooner, once its odds of being real reach 1000:1, which only detections
+    weighed against a clutter density their sensor states can give it before M hits."""
     detection_probability: float = 0.9
     """Chance that a sensor reports an object inside the coverage its message states, when the
     message does not say (`Coverage.detection_probability`)."""
     delete_existence: float = 0.01
     """A track whose probability of being real falls below this is dropped: each detection raises its
-    odds tenfold (up to 1000:1), each miss where a sensor looked multiplies them by 1 - Pd."""
+    odds tenfold, or by its likelihood ratio against the clutter its scan states (up to 1000:1);
+    each miss where a sensor looked multiplies them by 1 - Pd."""
     confirm_within_s: float = 5.0
     """A tentative track not confirmed this long after it started is dropped: a feed that states no
     coverage never counts its misses, and a wide young gate would otherwise gather clutter."""

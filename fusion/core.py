@@ -50,7 +50,7 @@ from fusion.kalman import (
     wrap_angle,
 )
 from fusion.resume import table_from_tracks
-from fusion.scan import Scan, from_sensor, from_video
+from fusion.scan import Region, Scan, from_sensor, from_video
 from fusion.store import COASTING, CONFIRMED, STATUSES, TENTATIVE, TrackTable
 
 Array = NDArray[np.float64]
@@ -64,9 +64,11 @@ _TENTATIVE_COST = 1000.0
 their detections first and tentative ones get what is left."""
 _MIN_REPORT_SIGMA_M = 0.1
 _HIT_SCORE = float(np.log(10.0))
-"""Log-odds of existence gained by a detection (a likelihood ratio of 10 against clutter)."""
+"""Log-odds of existence gained by a detection from a scan that does not state its clutter (a
+likelihood ratio of 10 against it), and by the first detection of every track."""
 _MAX_SCORE = float(np.log(1000.0))
-"""Cap of the log-odds, so that a long-lived track still goes after a few misses in a row."""
+"""Cap of the log-odds, so that a long-lived track still goes after a few misses in a row; a track
+that reaches it is confirmed, whatever its number of hits."""
 _NOISE_GAIN = 0.3
 """Step of a track's log process noise per unit of excess normalised innovation."""
 _MAX_PD = 0.999
@@ -517,7 +519,10 @@ class FusionCore:
         t.noise[got_t] = np.clip(t.noise[got_t] + _NOISE_GAIN * (d2[pair] / dof - 1.0), 0.0, self._max_noise)
         t.time_us[got_t] = scan.time_us
         t.hits[got_t] += 1
-        t.status[got_t] = np.where(t.hits[got_t] >= cfg.confirm_m, CONFIRMED, t.status[got_t])
+        hit_scores = self._hit_scores(scan, pos_pred[got_t], pp[inv[pair]], got_d)
+        t.score[got_t] = np.minimum(t.score[got_t] + hit_scores, _MAX_SCORE)
+        sure = (t.hits[got_t] >= cfg.confirm_m) | (t.score[got_t] >= _MAX_SCORE)
+        t.status[got_t] = np.where(sure, CONFIRMED, t.status[got_t])
         self._identify(got_t, got_d, scan)
         for row in got_t.tolist():
             t.touch(row, scan.source_id, scan.kind, scan.time_us)
@@ -527,17 +532,34 @@ class FusionCore:
         free[got_d] = False
         free &= ~self._attach_to_friends(scan, pair_t, pair_d, d2, free)
 
-        t.score[got_t] = np.minimum(t.score[got_t] + _HIT_SCORE, _MAX_SCORE)
         if scan.looked is not None:
             # Not reported where the sensor looked: a miss, and the odds of existing fall by (1 - Pd).
-            stated = scan.looked.detection_probability
-            pd = cfg.detection_probability if stated is None else stated
             missed = scan.looked.contains(pos_pred) & (t.time_us < scan.time_us) & ~t.platform
             t.misses[missed] += 1
-            t.score[missed] += np.log1p(-min(pd, _MAX_PD))
+            t.score[missed] += np.log1p(-self._detection_probability(scan.looked))
             gone = (t.status == TENTATIVE) & (t.misses > cfg.confirm_n - cfg.confirm_m)
             self._drop(gone | (t.score < self._delete_score))
         self._start(scan, np.flatnonzero(free))
+
+    def _detection_probability(self, looked: Region) -> float:
+        stated = looked.detection_probability
+        return min(self.config.detection_probability if stated is None else stated, _MAX_PD)
+
+    def _hit_scores(self, scan: Scan, predicted: Array, predicted_cov: Array, dets: Rows) -> Array:
+        """Log-odds of existing that each detection adds to the track it updates: where the scan
+        states its clutter, the odds ratio of integrated PDA, 1 - Pd + Pd g / κ, with g the density
+        of the detection on the ground under the track's prediction and κ the clutter's; else
+        `_HIT_SCORE`. Sparse clutter makes a second hit near-proof; dense clutter asks for more."""
+        density = None if scan.looked is None else scan.looked.clutter_density
+        if scan.looked is None or density is None:
+            return np.full(dets.size, _HIT_SCORE)
+        pd = self._detection_probability(scan.looked)
+        s = predicted_cov[:, :2, :2] + scan.cov[dets, :2, :2]
+        d2 = mahalanobis2(scan.pos[dets, :2] - predicted[:, :2], s)
+        g = np.exp(-0.5 * d2) / (2.0 * np.pi * np.sqrt(np.linalg.det(s)))
+        with np.errstate(divide="ignore"):  # a stated clutter of 0: every hit is proof
+            scores: Array = np.log1p(pd * (g / density - 1.0))
+        return scores
 
     def _learn_speed_prior(self, time_us: int) -> None:
         """Learn the velocity spread of new tracks from the confirmed ones (see `fusion.prior`), and

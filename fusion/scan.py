@@ -24,11 +24,17 @@ _DISPOSITION_CODE: dict[Disposition | None, int] = {d: i for i, d in enumerate(D
 _DISPOSITION_CODE[None] = NO_REPORT
 
 
+_MIN_AREA_M2 = 1.0
+"""A footprint smaller than this is a line or a point (collinear corners): no area to spread clutter over."""
+
+
 @dataclass(frozen=True)
 class Region:
     """Where a scan looked, in the frame: a sector around the sensor, or a ground polygon."""
 
     detection_probability: float | None
+    false_alarms: float | None
+    """Mean number of false detections per scan inside the region, if the message states it."""
     center: Array
     """Sensor position (3,) of a sector."""
     rot: Array
@@ -49,6 +55,19 @@ class Region:
         inside: NDArray[np.bool_] = (rng >= self.ranges[0]) & (rng <= self.ranges[1]) & (off <= self.bearings[1])
         return inside
 
+    @property
+    def clutter_density(self) -> float | None:
+        """False detections per scan per square metre of ground, if the message states them and the
+        region has an area to spread them over."""
+        if self.polygon is not None:
+            x, y = self.polygon[:, 0], self.polygon[:, 1]
+            area = 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)))
+        else:
+            area = 0.5 * self.bearings[1] * (self.ranges[1] ** 2 - self.ranges[0] ** 2)
+        if self.false_alarms is None or not area >= _MIN_AREA_M2:
+            return None
+        return self.false_alarms / area
+
 
 def _inside(points: Array, polygon: Array) -> NDArray[np.bool_]:
     """Even-odd rule, vectorised over points (N, 2) for one polygon (K, 2)."""
@@ -66,11 +85,11 @@ def region(coverage: Coverage | None, frame: LocalFrame, sensor: GeoPoint | None
     """A message's coverage in the frame; None for contacts only (or a sector with no sensor position)."""
     if coverage is None:
         return None
-    pd = coverage.detection_probability
+    pd, false_alarms = coverage.detection_probability, coverage.false_alarms
     if coverage.footprint is not None:
         pts = coverage.footprint
         enu = frame.to_enu(np.array([p.lat for p in pts]), np.array([p.lon for p in pts]), np.zeros(len(pts)))
-        return Region(pd, np.zeros(3), np.eye(3), (0.0, 0.0), (0.0, 0.0), enu[:, :2])
+        return Region(pd, false_alarms, np.zeros(3), np.eye(3), (0.0, 0.0), (0.0, 0.0), enu[:, :2])
     sector = coverage.sector
     if sector is None or sensor is None:
         return None
@@ -78,7 +97,13 @@ def region(coverage: Coverage | None, frame: LocalFrame, sensor: GeoPoint | None
     width = (np.radians(sector.bearing_to_deg) - start) % (2.0 * np.pi) or 2.0 * np.pi
     rot = frame.from_local(np.array([sensor.lat]), np.array([sensor.lon]))[0]
     return Region(
-        pd, frame.point(sensor), rot, (float(start), float(width)), (sector.min_range_m, sector.max_range_m), None
+        pd,
+        false_alarms,
+        frame.point(sensor),
+        rot,
+        (float(start), float(width)),
+        (sector.min_range_m, sector.max_range_m),
+        None,
     )
 
 

@@ -31,11 +31,12 @@ def scan(
     site: tuple[float, float, float],
     accuracy: tuple[float, float, float],
     plots: list[Plot],
-    coverage: tuple[float, float, float, float],
+    coverage: tuple[float, float, float, float, float],
 ) -> bytes:
     """One scan document: `site` is (lat, lon, altitude MSL), `accuracy` the 1-sigma (range m,
     azimuth deg, elevation deg) of every plot, `coverage` the sector scanned (first azimuth and
-    last, clockwise, degrees; range m) and the detection probability inside it."""
+    last, clockwise, degrees; range m), the detection probability inside it and the mean number of
+    false plots per scan inside it."""
     document = {
         "fmt": FORMAT,
         "sensor": sensor_id,
@@ -43,7 +44,7 @@ def scan(
         "t_us": time_us,
         "site": {"lat": site[0], "lon": site[1], "alt_msl": site[2]},
         "acc": {"rng": accuracy[0], "az": accuracy[1], "el": accuracy[2]},
-        "cov": {"az_from": coverage[0], "az_to": coverage[1], "rng": coverage[2], "pd": coverage[3]},
+        "cov": {"az_from": coverage[0], "az_to": coverage[1], "rng": coverage[2], "pd": coverage[3], "fa": coverage[4]},
         "plots": [_plot(plot) for plot in plots],
     }
     return json.dumps(document, separators=(",", ":"), allow_nan=False).encode()

@@ -150,7 +150,8 @@ class RadarModel:
         ]
         lat, lon, alt = frame.to_geodetic(sensor_pos[None, :])
         accuracy = (cfg.sigma_range_m, cfg.sigma_bearing_deg, cfg.sigma_elevation_deg)
-        # The sector announced is where pd holds its nominal value (half the maximum range if it falls from 0).
+        # The sector announced is where pd holds its nominal value (half the maximum range if it falls
+        # from 0); the clutter, even over the whole range, falls inside it in proportion to its area.
         half = cfg.fov_width_deg / 2.0
         reach = cfg.r0_m if cfg.r0_m > 0.0 else cfg.max_range_m / 2.0
         sector = (
@@ -158,6 +159,7 @@ class RadarModel:
             float(np.mod(boresight_deg + half, 360.0)),
             reach,
             cfg.pd0,
+            cfg.clutter_per_scan * (reach / cfg.max_range_m) ** 2,
         )
         data = polar_radar.scan(self.sensor_id, scan_index, time_us, (lat[0], lon[0], alt[0]), accuracy, plots, sector)
         return RadarOutput(self.sensor_id, data)

@@ -118,13 +118,18 @@ def radar_scan(
 
 
 def geo_scan(
-    source_id: str, seconds: float, detections: Iterable[Detection], looked_m: float | None = None
+    source_id: str,
+    seconds: float,
+    detections: Iterable[Detection],
+    looked_m: float | None = None,
+    false_alarms: float | None = None,
 ) -> SensorReading:
     """A sensor scan of geolocated detections from ORIGIN; with `looked_m` it covered all round to that
-    range (misses count there), else it reports contacts only."""
+    range (misses count there), stating `false_alarms` there, else it reports contacts only."""
     coverage = None
     if looked_m is not None:
-        coverage = Coverage(sector=Sector(bearing_from_deg=0.0, bearing_to_deg=0.0, max_range_m=looked_m))
+        sector = Sector(bearing_from_deg=0.0, bearing_to_deg=0.0, max_range_m=looked_m)
+        coverage = Coverage(sector=sector, false_alarms=false_alarms)
     return SensorReading(
         msg_id=_msg_id(),
         source=Source(id=source_id, kind=SourceKind.SENSOR),

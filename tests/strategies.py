@@ -219,7 +219,13 @@ def radar_documents(draw: st.DrawFn) -> tuple[bytes, int]:
     )
     site = (draw(st.floats(-90, 90)), draw(st.floats(-180, 180)), draw(st.floats(-400, 9000)))
     accuracy = (draw(st.floats(0.01, 1e3)), draw(st.floats(0.001, 10)), draw(st.floats(0.001, 10)))  # sigmas > 0
-    sector = (draw(st.floats(0, 360)), draw(st.floats(0, 360)), draw(st.floats(1, 1e5)), draw(st.floats(0, 1)))
+    sector = (
+        draw(st.floats(0, 360)),
+        draw(st.floats(0, 360)),
+        draw(st.floats(1, 1e5)),
+        draw(st.floats(0, 1)),
+        draw(st.floats(0, 1e6)),
+    )
     data = polar_radar.scan(
         draw(identifiers), draw(st.integers(0, 2**40)), draw(native_times_us), site, accuracy, plots, sector
     )

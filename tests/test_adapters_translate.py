@@ -237,6 +237,14 @@ def test_radar_identification_calls_become_dispositions() -> None:
     ]
 
 
+def test_radar_coverage_carries_its_detection_probability_and_stated_clutter() -> None:
+    sector = {"az_from": 300.0, "az_to": 60.0, "rng": 7000.0, "pd": 0.8}
+    stated = radar.translate(scan_bytes(cov={**sector, "fa": 2.5}), RADAR).coverage
+    assert stated is not None and (stated.detection_probability, stated.false_alarms) == (0.8, 2.5)
+    unstated = radar.translate(scan_bytes(cov=sector), RADAR).coverage
+    assert unstated is not None and unstated.false_alarms is None
+
+
 def test_radar_bearing_of_360_wraps_to_north() -> None:
     reading = radar.translate(scan_bytes(plot(az=360.0)), RADAR)
     assert reading.detections[0].polar is not None
@@ -278,6 +286,14 @@ def test_radar_value_outside_the_schema_is_a_native_format_error() -> None:
             'radar scan field plots[0].idn: expected a string or null, got ["hostile"]',
         ),
         (scan_bytes(plot(snr=10**400)), "radar scan field plots[0].snr: " + "1" + "0" * 400 + " is too large"),
+        (
+            scan_bytes(cov={"az_from": 0.0, "az_to": 0.0, "rng": 7000.0, "pd": 0.9, "fa": "few"}),
+            'radar scan field cov.fa: expected a number, got "few"',
+        ),
+        (
+            scan_bytes(cov={"az_from": 0.0, "az_to": 0.0, "rng": 7000.0, "pd": 0.9, "fa": -2.0}),
+            "radar scan does not fit the schema: Coverage.false_alarms: -2.0 is not in [0, inf]",
+        ),
         (
             scan_bytes(site={"lat": 91.0, "lon": 0.0, "alt_msl": 0.0}),
             "radar scan does not fit the schema: GeoPoint.lat: 91.0 is not in [-90, 90]",

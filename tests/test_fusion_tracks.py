@@ -5,14 +5,29 @@ from __future__ import annotations
 from datetime import timedelta
 
 import numpy as np
+import pytest
 
-from bus.schema import Disposition, Environment, ObjectClass, Observation, PositionReport, SourceKind, TrackStatus
+from bus.schema import (
+    Coverage,
+    Disposition,
+    Environment,
+    ObjectClass,
+    Observation,
+    PositionReport,
+    Sector,
+    SourceKind,
+    TrackStatus,
+)
 from fusion import FusionCore
+from fusion.frame import LocalFrame
+from fusion.scan import region
 from tests.fusion_helpers import (
+    ORIGIN,
     at,
     config,
     enu,
     feed,
+    geo,
     geo_detection,
     geo_scan,
     polar_detection,
@@ -165,6 +180,27 @@ def test_m_of_n_confirmation_coasting_and_deletion() -> None:
     assert (figures.tracks_created, figures.tracks_dropped, figures.tracks_live) == (1, 1, 0)
 
 
+def _statuses_after_each_scan(false_alarms: float | None) -> list[TrackStatus]:
+    core = FusionCore(config(confirm_m=3, confirm_n=5))
+    statuses = []
+    for k in range(3):
+        # All round to 5 km: 7.9e7 m², and a 5-m detection's likelihood near its track is ~1e-3 per m².
+        feed(
+            core, [geo_scan("radar", k, [geo_detection((100.0, 100.0, 0.0))], looked_m=5000, false_alarms=false_alarms)]
+        )
+        statuses.append(core.tracks()[0].status)
+    return statuses
+
+
+def test_a_scan_that_states_sparse_clutter_confirms_on_the_second_hit() -> None:
+    tentative, confirmed = TrackStatus.TENTATIVE, TrackStatus.CONFIRMED
+    assert _statuses_after_each_scan(None) == [tentative, tentative, confirmed]  # confirm_m
+    assert _statuses_after_each_scan(2.0) == [tentative, confirmed, confirmed]  # 2 false plots in 79 km²
+    assert _statuses_after_each_scan(0.0) == [tentative, confirmed, confirmed]
+    # Clutter so dense (one false plot per 40 m²) that a second hit proves little: M of N rules.
+    assert _statuses_after_each_scan(2e6) == [tentative, tentative, confirmed]
+
+
 def test_tentative_track_from_one_false_alarm_is_deleted() -> None:
     core = FusionCore(config(confirm_m=3, confirm_n=5))
     real = (0.0, 0.0, 0.0)
@@ -254,3 +290,18 @@ def test_tracks_can_be_built_for_chosen_ids_only() -> None:
     feed(core, [geo_scan("eo", 0, [geo_detection((0.0, 0.0, 0.0)), geo_detection((900.0, 0.0, 0.0))])])
     assert [t.track_id for t in core.tracks(["T000002", "nope", "T000002"])] == ["T000002"]
     assert core.track("nope") is None
+
+
+def test_stated_clutter_is_spread_over_the_ground_the_coverage_covers() -> None:
+    frame = LocalFrame(ORIGIN)
+    ring = Coverage(
+        sector=Sector(bearing_from_deg=0, bearing_to_deg=90, min_range_m=1000, max_range_m=2000), false_alarms=3
+    )
+    looked = region(ring, frame, ORIGIN)
+    assert looked is not None and looked.clutter_density == pytest.approx(3 / (np.pi / 4 * (2000**2 - 1000**2)))
+    square = [geo(corner) for corner in [(0.0, 0.0, 0.0), (100.0, 0.0, 0.0), (100.0, 100.0, 0.0), (0.0, 100.0, 0.0)]]
+    looked = region(Coverage(footprint=square, false_alarms=2), frame, None)
+    assert looked is not None and looked.clutter_density == pytest.approx(2 / 100**2, rel=1e-3)
+    assert region(Coverage(footprint=square), frame, None).clutter_density is None  # type: ignore[union-attr]
+    line = [geo((0.0, 0.0, 0.0)), geo((100.0, 0.0, 0.0)), geo((200.0, 0.0, 0.0))]
+    assert region(Coverage(footprint=line, false_alarms=2), frame, None).clutter_density is None  # type: ignore[union-attr]
