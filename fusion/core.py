@@ -570,7 +570,7 @@ class FusionCore:
         rows = np.flatnonzero((t.status == CONFIRMED) & ~t.platform & (t.time_us > t.first_us))
         if rows.size >= _LEARN_MIN_TRACKS:
             velocity, variance = prior.data_velocities(t.x[rows], t.p[rows], t.speed_prior[rows])
-            known = np.isfinite(variance).all(axis=1) & (variance > 0).all(axis=1)
+            known = np.isfinite(variance).all(axis=1)
             if known.sum() >= _LEARN_MIN_TRACKS:
                 spread = prior.velocity_spread(velocity[known], variance[known], state.speed_var)
                 low, high = cfg.min_initial_speed_sigma_mps**2, cfg.initial_speed_sigma_mps**2

@@ -29,14 +29,24 @@ def data_velocities(x: Array, p: Array, prior_var: Array) -> tuple[Array, Array]
     """Horizontal velocities (N, 2) and their error variances (N, 2) as the measurements alone give
     them: the zero-mean velocity prior of variance `prior_var` (N,) per axis taken back out of each
     state, in information form (exact while process noise is small next to the prior). Rows whose
-    data do not fix the velocity come out with non-finite or non-positive variances."""
-    info = np.linalg.inv(p)
-    info_x = info @ x[..., None]
-    info[:, VEL, VEL] -= np.eye(3) / prior_var[:, None, None]
-    p_data = np.linalg.inv(info)
-    velocity = (p_data @ info_x)[:, 3:5, 0]
-    variance = np.diagonal(p_data, axis1=1, axis2=2)[:, 3:5]
+    data do not fix the velocity (what is left is not positive definite: a track that coasted until
+    its process noise outgrew the prior) come out as NaN."""
+    velocity = np.full((len(x), 2), np.nan)
+    variance = np.full((len(x), 2), np.nan)
+    rows = np.flatnonzero(_positive_definite(p))  # an adopted track's covariance may be degenerate
+    info: Array = np.linalg.inv(p[rows])
+    info_x = info @ x[rows, :, None]
+    info[:, VEL, VEL] -= np.eye(3) / prior_var[rows, None, None]
+    fixed = _positive_definite(info)
+    p_data = np.linalg.inv(info[fixed])
+    velocity[rows[fixed]] = (p_data @ info_x[fixed])[:, 3:5, 0]
+    variance[rows[fixed]] = np.diagonal(p_data, axis1=1, axis2=2)[:, 3:5]
     return velocity, variance
+
+
+def _positive_definite(matrices: Array) -> NDArray[np.bool_]:
+    positive: NDArray[np.bool_] = np.linalg.eigvalsh(matrices).min(axis=1) > 0.0
+    return positive
 
 
 def velocity_spread(velocity: Array, variance: Array, start: float) -> float:

@@ -105,3 +105,15 @@ def test_too_few_tracks_teach_nothing_and_the_spread_stays_within_its_bounds() -
     still = FusionCore(config())
     _crowd(still, np.zeros((20, 2)), seconds=8)
     assert _velocity_sigma_of_a_new_track(still, 8) == pytest.approx(5.0)  # min_initial_speed_sigma_mps
+
+
+def test_a_track_whose_velocity_the_data_do_not_fix_is_left_out() -> None:
+    positions = _positions((3.0, 5.0, 0.0), scans=3, sigma=20.0)
+    x, p = _filtered(40.0**2, positions, 20.0)
+    coasted = p.copy()
+    coasted[0, 3:, 3:] += np.eye(3) * 5_000.0  # process noise grown past the prior while coasting
+    flat = np.zeros_like(p)  # a degenerate covariance, as an adopted track may carry
+    states, covariances = np.vstack([x, x, x]), np.vstack([p, coasted, flat])
+    velocity, variance = data_velocities(states, covariances, np.array([40.0**2] * 3))
+    assert np.isfinite(velocity[0]).all() and np.isfinite(variance[0]).all()
+    assert np.isnan(velocity[1:]).all() and np.isnan(variance[1:]).all()
