@@ -34,7 +34,7 @@ def data_velocities(x: Array, p: Array, prior_var: Array) -> tuple[Array, Array]
     velocity = np.full((len(x), 2), np.nan)
     variance = np.full((len(x), 2), np.nan)
     rows = np.flatnonzero(_positive_definite(p))  # an adopted track's covariance may be degenerate
-    info: Array = np.linalg.inv(p[rows])
+    info = np.asarray(np.linalg.inv(p[rows]), dtype=np.float64)
     info_x = info @ x[rows, :, None]
     info[:, VEL, VEL] -= np.eye(3) / prior_var[rows, None, None]
     fixed = _positive_definite(info)
