@@ -27,26 +27,29 @@ _ITERATIONS = 4
 
 def data_velocities(x: Array, p: Array, prior_var: Array) -> tuple[Array, Array]:
     """Horizontal velocities (N, 2) and their error variances (N, 2) as the measurements alone give
-    them: the zero-mean velocity prior of variance `prior_var` (N,) per axis taken back out of each
-    state, in information form (exact while process noise is small next to the prior). Rows whose
-    data do not fix the velocity (what is left is not positive definite: a track that coasted until
-    its process noise outgrew the prior) come out as NaN."""
+    them: the zero-mean velocity prior of variance `prior_var` (N,) per axis (inf: none) taken back
+    out of each state (exact while process noise is small next to the prior). Rows whose data do not
+    fix the velocity (a track that coasted until its velocity spread outgrew the prior) are NaN.
+
+    Taking information 1 / a out of the velocity block, by the matrix inversion lemma:
+    P_data = P + P_v (a I - P_vv)^-1 P_v^T and x_data = x + P_v (a I - P_vv)^-1 x_v (P_v the
+    velocity columns of P): a 3 x 3 inverse per track, and P itself is never inverted."""
     velocity = np.full((len(x), 2), np.nan)
     variance = np.full((len(x), 2), np.nan)
-    rows = np.flatnonzero(_positive_definite(p))  # an adopted track's covariance may be degenerate
-    info = np.asarray(np.linalg.inv(p[rows]), dtype=np.float64)
-    info_x = info @ x[rows, :, None]
-    info[:, VEL, VEL] -= np.eye(3) / prior_var[rows, None, None]
-    fixed = _positive_definite(info)
-    p_data = np.linalg.inv(info[fixed])
-    velocity[rows[fixed]] = (p_data @ info_x[fixed])[:, 3:5, 0]
-    variance[rows[fixed]] = np.diagonal(p_data, axis1=1, axis2=2)[:, 3:5]
+    p_vv, x_v = p[:, VEL, VEL], x[:, VEL]
+    without = np.isinf(prior_var)  # nothing to take out
+    velocity[without] = x_v[without, :2]
+    variance[without] = np.diagonal(p_vv[without], axis1=1, axis2=2)[:, :2]
+    rows = np.flatnonzero(~without)
+    gap = prior_var[rows, None, None] * np.eye(3) - p_vv[rows]
+    # Positive definite (Sylvester: leading minors positive), cheaper than eigenvalues.
+    minor2 = gap[:, 0, 0] * gap[:, 1, 1] - gap[:, 0, 1] * gap[:, 1, 0]
+    fixed = (gap[:, 0, 0] > 0.0) & (minor2 > 0.0) & (np.linalg.det(gap) > 0.0)
+    rows, gap = rows[fixed], gap[fixed]
+    gain = p_vv[rows] @ np.linalg.inv(gap)
+    velocity[rows] = (x_v[rows] + (gain @ x_v[rows, :, None])[..., 0])[:, :2]
+    variance[rows] = np.diagonal(p_vv[rows] + gain @ p_vv[rows], axis1=1, axis2=2)[:, :2]
     return velocity, variance
-
-
-def _positive_definite(matrices: Array) -> NDArray[np.bool_]:
-    positive: NDArray[np.bool_] = np.linalg.eigvalsh(matrices).min(axis=1) > 0.0
-    return positive
 
 
 def velocity_spread(velocity: Array, variance: Array, start: float) -> float:

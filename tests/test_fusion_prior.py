@@ -112,8 +112,9 @@ def test_a_track_whose_velocity_the_data_do_not_fix_is_left_out() -> None:
     x, p = _filtered(40.0**2, positions, 20.0)
     coasted = p.copy()
     coasted[0, 3:, 3:] += np.eye(3) * 5_000.0  # process noise grown past the prior while coasting
-    flat = np.zeros_like(p)  # a degenerate covariance, as an adopted track may carry
-    states, covariances = np.vstack([x, x, x]), np.vstack([p, coasted, flat])
-    velocity, variance = data_velocities(states, covariances, np.array([40.0**2] * 3))
+    velocity, variance = data_velocities(np.vstack([x, x]), np.vstack([p, coasted]), np.array([40.0**2] * 2))
     assert np.isfinite(velocity[0]).all() and np.isfinite(variance[0]).all()
-    assert np.isnan(velocity[1:]).all() and np.isnan(variance[1:]).all()
+    assert np.isnan(velocity[1]).all() and np.isnan(variance[1]).all()
+    # An adopted track carries no prior (inf): its state is taken as it is.
+    velocity, variance = data_velocities(x, p, np.array([np.inf]))
+    assert velocity == pytest.approx(x[:, 3:5]) and variance == pytest.approx(np.diagonal(p[0])[None, 3:5])
