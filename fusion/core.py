@@ -550,10 +550,10 @@ class FusionCore:
         states its clutter, the odds ratio of integrated PDA, 1 - Pd + Pd g / κ, with g the density
         of the detection on the ground under the track's prediction and κ the clutter's; else
         `_HIT_SCORE`. Sparse clutter makes a second hit near-proof; dense clutter asks for more."""
-        density = None if scan.looked is None else scan.looked.clutter_density
-        if scan.looked is None or density is None:
+        looked = scan.looked
+        if looked is None or (density := looked.clutter_density) is None:
             return np.full(dets.size, _HIT_SCORE)
-        pd = self._detection_probability(scan.looked)
+        pd = self._detection_probability(looked)
         s = predicted_cov[:, :2, :2] + scan.cov[dets, :2, :2]
         d2 = mahalanobis2(scan.pos[dets, :2] - predicted[:, :2], s)
         g = np.exp(-0.5 * d2) / (2.0 * np.pi * np.sqrt(np.linalg.det(s)))

@@ -22,7 +22,8 @@ from fusion.kalman import H_VELOCITY, VEL, update
 Array = NDArray[np.float64]
 
 _ITERATIONS = 4
-"""Fixed-point steps of the weighted moment estimate: it moves by under 1% after the third."""
+"""Fixed-point steps of the weighted moment estimate: from a 40 m/s start on 6,000 estimates of a
+7 m/s spread it reads 6.47, 6.96, 6.94, 6.94 m/s (tests/test_fusion_prior.py's data)."""
 
 
 def data_velocities(x: Array, p: Array, prior_var: Array) -> tuple[Array, Array]:
