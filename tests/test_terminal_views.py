@@ -81,10 +81,16 @@ class Terminal:
         return True
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            self.process.wait(timeout=10)
-        os.close(self.master)
+        try:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGINT)
+                self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()  # a command that ignored SIGINT must not outlive its test (and load the next)
+            self.process.wait()
+            raise
+        finally:
+            os.close(self.master)
 
 
 @contextmanager
