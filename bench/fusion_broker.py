@@ -70,6 +70,7 @@ from bus.schema import (
 )
 from fusion import FusionConfig
 from nodes.broker import broker_url
+from nodes.cli import tune_gc, tune_threads
 
 REPO = Path(__file__).resolve().parents[1]
 MP = mp.get_context("spawn")
@@ -233,6 +234,7 @@ def latency_publisher(
     index: int, url: str, platforms: list[str], rate: float, duration_s: float, start_wall: float, out: Any
 ) -> None:
     """One adapter process: `rate` reports/s, cycling through its platforms, from `start_wall` on."""
+    tune_runtime()
     adapter = GatewayAdapter(f"bench-gw-{index}", BrokerConfig.from_env(url), platforms, start_wall)
     adapter.start()
     total = int(rate * duration_s)
@@ -495,6 +497,7 @@ def prepare_stress(generated: Generated, lead_s: float) -> StressData:
 
 def stress_publisher(index: int, url: str, path: str, start: float, pace_s: float, out: Any) -> None:
     """Publish this process's share chunk k at wall time `start + k * pace_s`."""
+    tune_runtime()
     with open(path, "rb") as f:
         share: list[list[tuple[str, bytes]]] = pickle.load(f)
     client = BusClient(f"bench-stress-pub-{index}-{os.getpid()}", SourceKind.TOOL, BrokerConfig.from_env(url))
@@ -696,7 +699,16 @@ def print_throughput(runs: list[ThroughputRun], args: argparse.Namespace) -> Non
 # --- main ----------------------------------------------------------------------------------------------
 
 
+def tune_runtime() -> None:
+    """The collector and thread switching as the `rampart` command sets them for every node
+    (`nodes.cli.main`): the bench's publishers and its vehicle stand in for nodes, and at Python's
+    defaults their full collections (31-98 ms, over the records the bench keeps) showed in the tail."""
+    tune_gc()
+    tune_threads()
+
+
 def main() -> None:
+    tune_runtime()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--broker", help="mqtt://host:port of a running broker (default: a LocalMosquitto per run)")
     parser.add_argument("--only", choices=["latency", "throughput"])
