@@ -109,12 +109,12 @@ class TrackTable:
             setattr(self, f.name, mine + theirs if isinstance(mine, list) else np.concatenate([mine, theirs]))
 
     def copy(self) -> TrackTable:
-        """An independent copy (the source maps too), for a checkpoint."""
+        """An independent copy, for a checkpoint. The source maps are shared: nothing changes one in
+        place (`touch` replaces it), and copying every track's map was most of a rewind's cost."""
         new = TrackTable()
         for f in fields(self):
             column = getattr(self, f.name)
             setattr(new, f.name, list(column) if isinstance(column, list) else column.copy())
-        new.sources = [dict(s) for s in self.sources]
         return new
 
     def keep(self, mask: NDArray[np.bool_]) -> None:
@@ -139,9 +139,10 @@ class TrackTable:
         return same
 
     def touch(self, row: int, source_id: str, kind: SourceKind, time_us: int) -> None:
-        """Record a source's contribution, keeping only the most recent MAX_SOURCES_PER_TRACK sources."""
-        sources = self.sources[row]
-        sources[source_id] = (kind, time_us)
+        """Record a source's contribution, keeping only the most recent MAX_SOURCES_PER_TRACK sources.
+        The row gets a new map rather than a changed one: copies of the table share the maps."""
+        sources = {**self.sources[row], source_id: (kind, time_us)}
         self.changed_us[row] = max(int(self.changed_us[row]), time_us)
         if len(sources) > MAX_SOURCES_PER_TRACK:
             del sources[min(sources, key=lambda s: (sources[s][1], s))]
+        self.sources[row] = sources
