@@ -372,6 +372,7 @@ def run_latency(args: argparse.Namespace, run_no: int, log_dir: Path, admission:
     rejected = {k: v for k, v in figures.items() if k.startswith("verdict_") and k != "verdict_accepted" and v}
     if rejected:
         notes.append(f"fusion rejected {rejected}")
+    notes.append(f"rewinds {figures.get('rewinds', 0):.0f} ({figures.get('reprocessed', 0):.0f} reprocessed)")
     notes.append("fusion backlog peaks: " + ", ".join(f"{k[4:]} {v:.0f}" for k, v in fusion.backlog.items()))
     if sent_total != published:
         notes.append(f"translated {sent_total} != published {published}")

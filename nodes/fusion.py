@@ -290,6 +290,8 @@ class FusionService:
             "received": self._received,
             "rejected_undecodable": sum(self.client.figures.rejected.values()),
             **{f"verdict_{kind}": count for kind, count in sorted(self.verdicts.items())},
+            "rewinds": core["rewinds"],
+            "reprocessed": core["reprocessed"],
             "tracks_live": core["tracks_live"],
             "tracks_confirmed": core["tracks_confirmed"],
             "picture_seq": self.feed.picture_seq,

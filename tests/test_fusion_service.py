@@ -102,3 +102,26 @@ def test_bad_input_is_counted_and_leaves_the_picture_unharmed(rampart_own_broker
             assert track.position.lat == pytest.approx(54.0, abs=1e-3)
             assert list(picture.tracks()) == ["P-ifv-9"]
             assert fusion._runner is not None and fusion._runner.is_alive()
+
+
+def test_a_report_arriving_out_of_order_is_applied_by_a_rewind_that_the_figures_count(rampart_own_broker) -> None:
+    broker = BrokerConfig.from_url(rampart_own_broker.url)
+    topic = topics.observation("position", "ifv-9.gps")
+    with (
+        FusionService(broker, FAST_AGEING).start_in_background() as fusion,
+        client(rampart_own_broker.url, "gateway") as bus,
+    ):
+        vehicle = client(rampart_own_broker.url, "vehicle")
+        picture = PictureReplica(vehicle)
+        with vehicle:
+            now = datetime.now(UTC)
+            bus.publish_raw(topic, codec.encode(report("ifv-9.gps", 54.0, now)))
+            assert picture.wait_for(lambda tracks: "P-ifv-9" in tracks, timeout_s=5)
+            earlier = report("ifv-9.gps", 54.001, now - timedelta(seconds=1))
+            earlier = earlier.model_copy(update={"platform_id": "ifv-8"})
+            bus.publish_raw(topic, codec.encode(earlier))
+            assert picture.wait_for(lambda tracks: "P-ifv-8" in tracks, timeout_s=5)
+
+            figures = fusion.figures()
+            assert (figures["rewinds"], figures["reprocessed"]) == (1, 1)
+            assert figures["verdict_late"] == 0
