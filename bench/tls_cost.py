@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _report import spread
 from bus_throughput import position_report, run_typed
-from fusion_broker import LatencyRun, percentiles, run_latency, tick_s
+from fusion_broker import LatencyRun, percentiles, run_latency, tick_s, tune_runtime
 
 from bus.client import BrokerConfig
 from nodes.broker import LocalMosquitto
@@ -151,6 +151,7 @@ def latency(args: argparse.Namespace, deployment: Deployment, log_dir: Path) -> 
 
 
 def main() -> None:
+    tune_runtime()  # the vehicle in this process, as in fusion_broker.py
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=["throughput", "latency"])
     parser.add_argument("--repeat", type=int, default=1, help="runs of each configuration (default 1)")
