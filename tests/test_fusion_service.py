@@ -5,12 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bus import codec, topics
-from bus.client import BrokerConfig
+from bus.client import BrokerConfig, BusClient
 from bus.replica import PictureReplica
 from bus.schema import GeoPoint, PositionReport, Source, SourceKind, TrackStatus
 from fusion import FusionConfig
@@ -61,67 +63,63 @@ def report(source_id: str, lat: float, time: datetime, msg_id: str | None = None
     )
 
 
-def test_bad_input_is_counted_and_leaves_the_picture_unharmed(rampart_own_broker) -> None:
-    broker = BrokerConfig.from_url(rampart_own_broker.url)
-    topic = topics.observation("position", "ifv-9.gps")
-    with (
-        FusionService(broker, FAST_AGEING).start_in_background() as fusion,
-        client(rampart_own_broker.url, "bad") as bus,
-    ):
-        vehicle = client(rampart_own_broker.url, "vehicle")
+REPORTS = topics.observation("position", "ifv-9.gps")
+
+
+@contextmanager
+def fusion_fed_by_hand(url: str) -> Iterator[tuple[FusionService, BusClient, PictureReplica]]:
+    """A fusion service, a client to publish observations to it as bytes (`publish` would stamp them
+    as the tester's own), and a vehicle's replica of the picture."""
+    with FusionService(BrokerConfig.from_url(url), FAST_AGEING).start_in_background() as fusion, client(url) as bus:
+        vehicle = client(url, "vehicle")
         picture = PictureReplica(vehicle)
         with vehicle:
-            now = datetime.now(UTC)
+            yield fusion, bus, picture
 
-            # Forwarded as bytes (publish_raw): `publish` would stamp them as the tester's own.
-            def forward(message: PositionReport) -> None:
-                bus.publish_raw(topic, codec.encode(message))
 
-            forward(report("ifv-9.gps", 54.0, now))
-            assert picture.wait_for(lambda tracks: "P-ifv-9" in tracks, timeout_s=5)
+def forward(bus: BusClient, message: PositionReport) -> None:
+    bus.publish_raw(REPORTS, codec.encode(message))
 
-            bus.publish_raw(topic, b"\x00\xffgarbage", content_type=None)
-            forward(report("ifv-9.gps", 63.0, now + timedelta(seconds=1)))  # 1,000 km in a second
-            for _ in range(1000):
-                forward(report("ifv-9.gps", 54.00001, now + timedelta(seconds=2), msg_id="same"))
-            forward(report("ifv-9.gps", 54.0, now + timedelta(days=365 * 70)))  # far future
-            forward(report("ifv-9.gps", 54.0, now - timedelta(days=365 * 20)))  # far past
-            # One connection, one dispatcher: once this last report shows in the picture, the service
-            # has judged everything sent before it.
-            last = now + timedelta(seconds=3)
-            forward(report("ifv-9.gps", 54.0, last))
-            assert picture.wait_for(lambda tracks: tracks["P-ifv-9"].updated >= last, timeout_s=10)
 
-            figures = fusion.figures()
-            assert figures["rejected_undecodable"] == 1
-            assert figures["verdict_absurd"] == 1
-            assert figures["verdict_duplicate"] == 999
-            assert figures["verdict_future"] == 1
-            assert figures["verdict_late"] == 1
-            track = picture.tracks()["P-ifv-9"]
-            assert track.position.lat == pytest.approx(54.0, abs=1e-3)
-            assert list(picture.tracks()) == ["P-ifv-9"]
-            assert fusion._runner is not None and fusion._runner.is_alive()
+def test_bad_input_is_counted_and_leaves_the_picture_unharmed(rampart_own_broker) -> None:
+    with fusion_fed_by_hand(rampart_own_broker.url) as (fusion, bus, picture):
+        now = datetime.now(UTC)
+        forward(bus, report("ifv-9.gps", 54.0, now))
+        assert picture.wait_for(lambda tracks: "P-ifv-9" in tracks, timeout_s=5)
+
+        bus.publish_raw(REPORTS, b"\x00\xffgarbage", content_type=None)
+        forward(bus, report("ifv-9.gps", 63.0, now + timedelta(seconds=1)))  # 1,000 km in a second
+        for _ in range(1000):
+            forward(bus, report("ifv-9.gps", 54.00001, now + timedelta(seconds=2), msg_id="same"))
+        forward(bus, report("ifv-9.gps", 54.0, now + timedelta(days=365 * 70)))  # far future
+        forward(bus, report("ifv-9.gps", 54.0, now - timedelta(days=365 * 20)))  # far past
+        # One connection, one dispatcher: once this last report shows in the picture, the service
+        # has judged everything sent before it.
+        last = now + timedelta(seconds=3)
+        forward(bus, report("ifv-9.gps", 54.0, last))
+        assert picture.wait_for(lambda tracks: tracks["P-ifv-9"].updated >= last, timeout_s=10)
+
+        figures = fusion.figures()
+        assert figures["rejected_undecodable"] == 1
+        assert figures["verdict_absurd"] == 1
+        assert figures["verdict_duplicate"] == 999
+        assert figures["verdict_future"] == 1
+        assert figures["verdict_late"] == 1
+        track = picture.tracks()["P-ifv-9"]
+        assert track.position.lat == pytest.approx(54.0, abs=1e-3)
+        assert list(picture.tracks()) == ["P-ifv-9"]
+        assert fusion._runner is not None and fusion._runner.is_alive()
 
 
 def test_a_report_arriving_out_of_order_is_applied_by_a_rewind_that_the_figures_count(rampart_own_broker) -> None:
-    broker = BrokerConfig.from_url(rampart_own_broker.url)
-    topic = topics.observation("position", "ifv-9.gps")
-    with (
-        FusionService(broker, FAST_AGEING).start_in_background() as fusion,
-        client(rampart_own_broker.url, "gateway") as bus,
-    ):
-        vehicle = client(rampart_own_broker.url, "vehicle")
-        picture = PictureReplica(vehicle)
-        with vehicle:
-            now = datetime.now(UTC)
-            bus.publish_raw(topic, codec.encode(report("ifv-9.gps", 54.0, now)))
-            assert picture.wait_for(lambda tracks: "P-ifv-9" in tracks, timeout_s=5)
-            earlier = report("ifv-9.gps", 54.001, now - timedelta(seconds=1))
-            earlier = earlier.model_copy(update={"platform_id": "ifv-8"})
-            bus.publish_raw(topic, codec.encode(earlier))
-            assert picture.wait_for(lambda tracks: "P-ifv-8" in tracks, timeout_s=5)
+    with fusion_fed_by_hand(rampart_own_broker.url) as (fusion, bus, picture):
+        now = datetime.now(UTC)
+        forward(bus, report("ifv-9.gps", 54.0, now))
+        assert picture.wait_for(lambda tracks: "P-ifv-9" in tracks, timeout_s=5)
+        earlier = report("ifv-9.gps", 54.001, now - timedelta(seconds=1)).model_copy(update={"platform_id": "ifv-8"})
+        forward(bus, earlier)
+        assert picture.wait_for(lambda tracks: "P-ifv-8" in tracks, timeout_s=5)
 
-            figures = fusion.figures()
-            assert (figures["rewinds"], figures["reprocessed"]) == (1, 1)
-            assert figures["verdict_late"] == 0
+        figures = fusion.figures()
+        assert (figures["rewinds"], figures["reprocessed"]) == (1, 1)
+        assert figures["verdict_late"] == 0
