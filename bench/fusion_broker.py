@@ -703,7 +703,8 @@ def print_throughput(runs: list[ThroughputRun], args: argparse.Namespace) -> Non
 def tune_runtime() -> None:
     """The collector and thread switching as the `rampart` command sets them for every node
     (`nodes.cli.main`): the bench's publishers and its vehicle stand in for nodes, and at Python's
-    defaults their full collections (31-98 ms, over the records the bench keeps) showed in the tail."""
+    defaults their full collections (28-98 ms in two probed runs, over the records the bench keeps)
+    showed in the tail."""
     tune_gc()
     tune_threads()
 
