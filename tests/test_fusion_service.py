@@ -52,18 +52,20 @@ def test_simulator_to_fusion_to_two_vehicles_one_late(rampart_own_broker) -> Non
         assert fusion.core.figures.accepted > 100
 
 
-def report(source_id: str, lat: float, time: datetime, msg_id: str | None = None) -> PositionReport:
+GATEWAY = "ifv-9.gps"
+REPORTS = topics.observation("position", GATEWAY)
+
+
+def report(lat: float, time: datetime, msg_id: str | None = None, platform_id: str = "ifv-9") -> PositionReport:
+    """A fix from the gateway that publishes on `REPORTS`."""
     extra = {"msg_id": msg_id} if msg_id else {}
     return PositionReport(
-        source=Source(id=source_id, kind=SourceKind.POSITION),
+        source=Source(id=GATEWAY, kind=SourceKind.POSITION),
         time=time,
-        platform_id="ifv-9",
+        platform_id=platform_id,
         position=GeoPoint(lat=lat, lon=10.0),
         **extra,
     )
-
-
-REPORTS = topics.observation("position", "ifv-9.gps")
 
 
 @contextmanager
@@ -84,19 +86,19 @@ def forward(bus: BusClient, message: PositionReport) -> None:
 def test_bad_input_is_counted_and_leaves_the_picture_unharmed(rampart_own_broker) -> None:
     with fusion_fed_by_hand(rampart_own_broker.url) as (fusion, bus, picture):
         now = datetime.now(UTC)
-        forward(bus, report("ifv-9.gps", 54.0, now))
+        forward(bus, report(54.0, now))
         assert picture.wait_for(lambda tracks: "P-ifv-9" in tracks, timeout_s=5)
 
         bus.publish_raw(REPORTS, b"\x00\xffgarbage", content_type=None)
-        forward(bus, report("ifv-9.gps", 63.0, now + timedelta(seconds=1)))  # 1,000 km in a second
+        forward(bus, report(63.0, now + timedelta(seconds=1)))  # 1,000 km in a second
         for _ in range(1000):
-            forward(bus, report("ifv-9.gps", 54.00001, now + timedelta(seconds=2), msg_id="same"))
-        forward(bus, report("ifv-9.gps", 54.0, now + timedelta(days=365 * 70)))  # far future
-        forward(bus, report("ifv-9.gps", 54.0, now - timedelta(days=365 * 20)))  # far past
+            forward(bus, report(54.00001, now + timedelta(seconds=2), msg_id="same"))
+        forward(bus, report(54.0, now + timedelta(days=365 * 70)))  # far future
+        forward(bus, report(54.0, now - timedelta(days=365 * 20)))  # far past
         # One connection, one dispatcher: once this last report shows in the picture, the service
         # has judged everything sent before it.
         last = now + timedelta(seconds=3)
-        forward(bus, report("ifv-9.gps", 54.0, last))
+        forward(bus, report(54.0, last))
         assert picture.wait_for(lambda tracks: tracks["P-ifv-9"].updated >= last, timeout_s=10)
 
         figures = fusion.figures()
@@ -114,10 +116,9 @@ def test_bad_input_is_counted_and_leaves_the_picture_unharmed(rampart_own_broker
 def test_a_report_arriving_out_of_order_is_applied_by_a_rewind_that_the_figures_count(rampart_own_broker) -> None:
     with fusion_fed_by_hand(rampart_own_broker.url) as (fusion, bus, picture):
         now = datetime.now(UTC)
-        forward(bus, report("ifv-9.gps", 54.0, now))
+        forward(bus, report(54.0, now))
         assert picture.wait_for(lambda tracks: "P-ifv-9" in tracks, timeout_s=5)
-        earlier = report("ifv-9.gps", 54.001, now - timedelta(seconds=1)).model_copy(update={"platform_id": "ifv-8"})
-        forward(bus, earlier)
+        forward(bus, report(54.001, now - timedelta(seconds=1), platform_id="ifv-8"))
         assert picture.wait_for(lambda tracks: "P-ifv-8" in tracks, timeout_s=5)
 
         figures = fusion.figures()
