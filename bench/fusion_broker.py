@@ -117,8 +117,8 @@ class FusionProcess:
             raise RuntimeError(f"fusion did not come online; see {self.log_path}")
 
     def _on_state(self, message: Envelope, delivery: Delivery) -> None:
-        if not isinstance(message, NodeState):
-            return
+        if not isinstance(message, NodeState) or message.seq == 0:
+            return  # seq 0: the last will, set at connect, whose figures are all 0; not the run's
         self.figures = dict(message.figures)
         for gauge in BACKLOG_GAUGES:
             self.backlog[gauge] = max(self.backlog[gauge], self.figures.get(gauge, 0.0))

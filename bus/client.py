@@ -696,16 +696,16 @@ class BusClient:
         requested = list(self._subscriptions.values())  # a refused one leaves this dict
         self._dispatcher.start()
         self._thread.start()
-        if not self._ready.wait(timeout_s):
-            self.stop()
-            reason = self._first_connect_error or "no answer"
-            raise ConnectError(
-                f"could not connect to {self.config.url} within {timeout_s:g} s: {reason}{self.config.describe_tls()}"
-            )
         try:
+            if not self._ready.wait(timeout_s):
+                reason = self._first_connect_error or "no answer"
+                raise ConnectError(
+                    f"could not connect to {self.config.url} within {timeout_s:g} s: {reason}"
+                    f"{self.config.describe_tls()}"
+                )
             for subscription in requested:
                 self._await_grant(subscription, max(0.0, deadline - time.monotonic()))
-        except BusError:
+        except BaseException:  # refused, no answer, or a Ctrl-C while waiting: offline by our own state, not the will
             self.stop()
             raise
         return self

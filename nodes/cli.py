@@ -73,8 +73,10 @@ EXIT_INTERRUPTED = 130
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM (docker stop, systemd, a supervisor) ends a node like Ctrl-C: its clean-up runs, it
-    marks itself offline and stops its children, rather than dying on the spot."""
+    """SIGTERM (docker stop, systemd) and SIGINT (Ctrl-C, `rampart up` stopping its children) end a
+    node alike: its clean-up runs, it marks itself offline and stops its children, rather than dying
+    on the spot. Installed for SIGINT too, as a node started by `cmd &` in a script inherits SIGINT
+    ignored, and Python would leave it so."""
     raise KeyboardInterrupt
 
 
@@ -90,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
         return int(module.run(args) or 0)

@@ -131,3 +131,38 @@ def test_sigterm_to_rampart_up_leaves_no_process_behind(rampart_own_broker) -> N
     up.send_signal(signal.SIGTERM)
     assert up.wait(timeout=30) == 0  # stopping is how `rampart up` is meant to end
     assert [pid for pid in children if _alive(pid)] == []
+
+
+def test_a_node_started_as_a_background_job_still_stops_on_the_sigint_of_its_supervisor(
+    rampart_own_broker,
+) -> None:
+    """A shell without job control starts `cmd &` with SIGINT ignored, and Python keeps an ignored
+    SIGINT ignored: the SIGINT that `rampart up` and the benches stop their children with was lost,
+    and the node ran on until SIGTERM or SIGKILL, without its offline state."""
+    states: list[NodeState] = []
+    online, offline = threading.Event(), threading.Event()
+
+    def on_state(message: Envelope, delivery: Delivery) -> None:
+        if isinstance(message, NodeState) and message.source.id == "fusion":
+            states.append(message)
+            (online if message.online else offline).set()
+
+    with BusClient(
+        "sigint-watch", SourceKind.TOOL, BrokerConfig.from_url(rampart_own_broker.url), announce=False
+    ) as client:
+        client.subscribe(topics.node_state("fusion"), on_state)
+        fusion = subprocess.Popen(
+            [sys.executable, "-m", "nodes.cli", "fusion", "--broker", rampart_own_broker.url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # as `sh -c 'cmd &'` starts it
+        )
+        try:
+            assert online.wait(30)
+            fusion.send_signal(signal.SIGINT)
+            assert fusion.wait(timeout=15) == 130
+        finally:
+            fusion.kill()
+        assert offline.wait(5), [s.online for s in states]
+    final = states[-1]  # the node's own final state, not the last will the broker sends for it
+    assert final.seq != 0, [(s.seq, s.online) for s in states]
