@@ -78,6 +78,30 @@ def test_one_source_stamping_ahead_cannot_drag_the_picture_clock(rampart_own_bro
             assert abs((fusion.clock.now() - datetime.now(UTC)).total_seconds()) < 2.0
 
 
+def test_a_fusion_whose_clock_is_far_behind_every_source_follows_them(rampart_own_broker) -> None:
+    """`rampart up --speed 2` with the fusion killed 30 s in: the restarted fusion met sources 28 s
+    ahead of its clock, refused every observation as future and so never learned their lead (it
+    learned only from accepted ones): 2,152 refused, 0 accepted, the picture gone. A host whose clock
+    is off by more than the window is the same case."""
+    broker = BrokerConfig.from_url(rampart_own_broker.url)
+    with FusionService(broker).start_in_background() as fusion, client(rampart_own_broker.url, "gps") as gps:
+        vehicle = client(rampart_own_broker.url, "vehicle")
+        picture = PictureReplica(vehicle)
+        with vehicle:
+            lead = timedelta(seconds=30)
+            for _ in range(50):  # a fix from each platform every 0.1 s, as long as none is shown
+                ahead = datetime.now(UTC) + lead
+                for platform in PLATFORMS:
+                    gps.publish_raw(
+                        topics.observation("position", f"{platform}.gps"), codec.encode(own_report(platform, ahead))
+                    )
+                if picture.wait_for(lambda tracks: len(tracks) == len(PLATFORMS), timeout_s=0.1):
+                    break
+            assert sorted(picture.tracks()) == [f"P-{p}" for p in PLATFORMS], fusion.figures()
+            assert fusion.figures()["verdict_future"] >= len(PLATFORMS)  # until the clock followed them
+            assert abs((fusion.clock.now() - datetime.now(UTC) - lead).total_seconds()) < 1.0
+
+
 def test_a_picture_of_5000_tracks_travels_in_pages_under_the_size_limit(rampart_own_broker) -> None:
     """On main a snapshot of about 1,750 tracks passed the broker's 1 MiB limit: the broker dropped
     the fusion, and paho resent the oversize message at every reconnect."""

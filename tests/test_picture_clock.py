@@ -73,3 +73,35 @@ def test_the_clock_never_runs_backwards() -> None:
     ahead = clock.now()
     clock.observe("radar-1", wall() - timedelta(seconds=3))
     assert clock.now() == ahead
+
+
+def test_a_clock_behind_every_source_follows_them_once_two_are_refused_as_ahead() -> None:
+    """A fusion restarted into a scenario at 2x: every source 28 s ahead, all refused as future."""
+    wall = Wall()
+    clock = PictureClock(max_lead_s=5.0, wall=wall)
+    clock.refused_ahead("drone-1", wall() + timedelta(seconds=28))
+    wall.advance(0.1)
+    assert lead(clock, wall) == 0.0  # one source alone may be a liar
+    clock.refused_ahead("radar-1", wall() + timedelta(seconds=28.4))
+    wall.advance(0.1)
+    assert lead(clock, wall) == pytest.approx(28.2)  # the median of the two
+    clock.observe("drone-1", wall() + timedelta(seconds=28.5))  # inside the window now: accepted
+    clock.observe("radar-1", wall() + timedelta(seconds=28.5))
+    wall.advance(0.1)
+    assert lead(clock, wall) == pytest.approx(28.5)  # and the accepted ones lead from now on
+    assert clock.sources == 2
+
+
+@pytest.mark.parametrize("honest", [0, 1, 3])
+def test_sources_refused_as_ahead_move_the_clock_only_as_a_majority_of_two_or_more(honest: int) -> None:
+    wall = Wall()
+    clock = PictureClock(max_lead_s=5.0, wall=wall)
+    liars = max(1, honest)  # one alone, or as many as the honest sources: never a majority
+    for _ in range(20):
+        for k in range(honest):
+            clock.observe(f"radar-{k}", wall() - timedelta(seconds=0.2))
+        for k in range(liars):
+            clock.refused_ahead(f"liar-{k}", wall() + timedelta(days=1))
+        wall.advance(0.1)
+    assert lead(clock, wall) == pytest.approx(-0.2 if honest else 0.0)
+    assert clock.sources == honest + liars
