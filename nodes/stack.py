@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"rampart up: the live map: {map_url}", file=sys.stderr if args.json else sys.stdout, flush=True)
     else:
         print(f"rampart up: no live map ({BUILD_HINT})", file=sys.stderr)
-    stack = Stack(children, logs, env)
+    stack = Stack(children, logs, env, SupervisedBroker(local) if local else None)
     interrupted = False
     try:
         stack.start()
@@ -147,14 +147,14 @@ def run(args: argparse.Namespace) -> int:
     finally:
         stack.stop()
         monitor.stop()
-        if local:
-            local.close()
+        if stack.broker is not None:
+            stack.broker.close()
     outcome = monitor.outcome(stack, logs, map_url)
     if args.json:
         print_json(outcome)
     else:
         print(summary(outcome))
-    failed = [child.name for child in stack.children if child.status == "failed"]
+    failed = [name for name, status in stack.statuses.items() if status == "failed"]
     if failed:
         print(f"rampart up: {', '.join(failed)} failed {RESTART_LIMIT + 1} times (logs: {logs})", file=sys.stderr)
         return 1
@@ -211,14 +211,58 @@ def _children(args: argparse.Namespace, url: str, lat: float, lon: float) -> lis
     return [Child("fusion", fusion), Child("sim", sim, may_finish=True), *vehicles]
 
 
-class Stack:
-    """Starts, restarts (a bounded number of times) and stops the children."""
+@dataclass
+class SupervisedBroker:
+    """The local Mosquitto `rampart up` started: if it dies, started again on its port from its last
+    autosave (the fusion's persistent session, the retained picture), and every node reconnects.
+    Without this a killed broker left the stack running on without one, and its summary silent."""
 
-    def __init__(self, children: list[Child], logs: Path, env: dict[str, str] | None = None) -> None:
+    broker: LocalMosquitto
+    restarts: int = 0
+    status: str = "running"
+
+    def check(self) -> None:
+        if self.broker.running or self.status == "failed":
+            return
+        if self.restarts == RESTART_LIMIT:
+            self.status = "failed"
+            return
+        self.restarts += 1
+        log.warning("the local broker stopped; starting it again on port %d", self.broker.port)
+        try:
+            self.broker.start()
+        except BrokerUnavailable as error:  # tried again at the next check, while restarts are left
+            log.warning("the local broker did not start again: %s", error)
+            return
+        self.status = f"restarted ({self.restarts})"
+
+    def close(self) -> None:
+        self.broker.close()
+        if self.status == "running":
+            self.status = "stopped"
+
+
+class Stack:
+    """Starts, restarts (a bounded number of times) and stops the children, and watches the local broker."""
+
+    def __init__(
+        self,
+        children: list[Child],
+        logs: Path,
+        env: dict[str, str] | None = None,
+        broker: SupervisedBroker | None = None,
+    ) -> None:
         self.children = children
         self.logs = logs
         self.env = env
+        self.broker = broker
         self.started = time.monotonic()
+
+    @property
+    def statuses(self) -> dict[str, str]:
+        """Each supervised process by name: the local broker (if any) and the children."""
+        broker = {"broker": self.broker.status} if self.broker is not None else {}
+        return broker | {child.name: child.status for child in self.children}
 
     def _spawn(self, child: Child) -> None:
         log = (self.logs / f"{child.name}.log").open("ab")
@@ -242,6 +286,8 @@ class Stack:
 
     def supervise_until(self, deadline: float | None, tick: Callable[[], None] | None = None) -> None:
         while deadline is None or time.monotonic() < deadline:
+            if self.broker is not None:
+                self.broker.check()
             for child in self.children:
                 code = child.process.poll() if child.process else None
                 if code is None or child.status in ("finished", "failed"):
@@ -331,7 +377,7 @@ class Monitor:
         rates = "  ".join(f"{key}: {count / elapsed:.0f}/s" for key, count in self.counts.items())
         confirmed = sum(t.status == "confirmed" for t in tracks)
         processes = ", ".join(
-            child.name if child.status == "running" else f"{child.name} {child.status}" for child in stack.children
+            name if status == "running" else f"{name} {status}" for name, status in stack.statuses.items()
         )
         lines = [
             Text(f"rampart up: {self.scenario} on {url}  ({elapsed:.0f} s, Ctrl-C stops)", style="bold"),
@@ -388,7 +434,7 @@ class Monitor:
             "observations": self.counts["observations"],
             "track_updates": self.counts["track updates"],
             "fusion_verdicts": verdicts,
-            "processes": {child.name: child.status for child in stack.children},
+            "processes": stack.statuses,
             "accuracy": accuracy,
             "map": map_url,
             "logs": str(logs),

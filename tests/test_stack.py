@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from bus import topics
@@ -166,3 +168,52 @@ def test_a_node_started_as_a_background_job_still_stops_on_the_sigint_of_its_sup
         assert offline.wait(5), [s.online for s in states]
     final = states[-1]  # the node's own final state, not the last will the broker sends for it
     assert final.seq != 0, [(s.seq, s.online) for s in states]
+
+
+def _local_broker(up_pid: int) -> tuple[int, str] | None:
+    """The pid and URL of the Mosquitto that `rampart up` started, from its command line and config."""
+    for pid in _descendants(up_pid):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if command[0].endswith(b"mosquitto"):
+            config = Path(command[command.index(b"-c") + 1].decode()).read_text()
+            port = next(line.split()[1] for line in config.splitlines() if line.startswith("listener "))
+            return pid, f"mqtt://127.0.0.1:{port}"
+    return None
+
+
+def test_rampart_up_restarts_its_local_broker_when_it_dies() -> None:
+    """A broker killed mid-run left `rampart up` running on without one, every node retrying, and
+    its summary said nothing of it."""
+    command = [sys.executable, "-m", "nodes.cli", "up", "--scenario", "smoke", "--duration", "120", "--json"]
+    up = subprocess.Popen([*command, "--insecure-dev"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        updates: list[float] = []
+        seen = threading.Condition()
+
+        def on_track(message: Envelope, delivery: Delivery) -> None:
+            with seen:
+                updates.append(time.time())
+                seen.notify_all()
+
+        deadline = time.monotonic() + 30
+        while (broker := _local_broker(up.pid)) is None:  # up starts it first thing
+            assert time.monotonic() < deadline and up.poll() is None
+            time.sleep(0.1)
+        broker_pid, url = broker
+        with BusClient("restart-watch", SourceKind.TOOL, BrokerConfig.from_url(url), announce=False) as watch:
+            watch.subscribe(topics.ALL_TRACKS, on_track)
+            with seen:
+                assert seen.wait_for(lambda: updates, timeout=60)
+            os.kill(broker_pid, signal.SIGKILL)
+            killed = time.time()
+            with seen:  # the broker back on its port, and the picture flowing through it again
+                assert seen.wait_for(lambda: updates[-1] > killed + 1, timeout=30)
+        up.send_signal(signal.SIGTERM)
+        out, err = up.communicate(timeout=30)
+    finally:
+        up.kill()
+    assert up.returncode == 0, err
+    assert json.loads(out)["processes"]["broker"] == "restarted (1)"
