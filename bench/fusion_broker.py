@@ -118,7 +118,7 @@ class FusionProcess:
 
     def _on_state(self, message: Envelope, delivery: Delivery) -> None:
         if not isinstance(message, NodeState) or message.seq == 0:
-            return  # seq 0: the last will, set at connect, whose figures are all 0; not the run's
+            return  # seq 0: the last will, holding the figures of the connect it was set at, not the run's
         self.figures = dict(message.figures)
         for gauge in BACKLOG_GAUGES:
             self.backlog[gauge] = max(self.backlog[gauge], self.figures.get(gauge, 0.0))

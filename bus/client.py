@@ -705,7 +705,8 @@ class BusClient:
                 )
             for subscription in requested:
                 self._await_grant(subscription, max(0.0, deadline - time.monotonic()))
-        except BaseException:  # refused, no answer, or a Ctrl-C while waiting: offline by our own state, not the will
+        except BaseException:  # refused, no answer, or a Ctrl-C while waiting: a connection made ends cleanly, with
+            # the offline state, not by the broker sending the will
             self.stop()
             raise
         return self

@@ -8,17 +8,19 @@ observation then rejected as late).
 
 So each source's lead over the node's own clock (observation time minus receive time: latency makes
 it negative, a clock offset or a faster-than-life replay positive) is learned separately, and the
-picture runs at the *median* lead of the sources heard recently. A source's lead is bounded to
-`max_lead_s` beyond that median, so it cannot ratchet itself up either; one source among three or more
-cannot move the picture at all, and it recovers by itself once a bad source falls silent.
+picture runs at the *median* lead of the sources heard recently (the lower middle one of an even
+count: always a lead some source has). A source's lead is bounded to `max_lead_s` beyond that
+median, so it cannot ratchet itself up either; one source among three or more cannot move the
+picture at all, and it recovers by itself once a bad source falls silent.
 
 Leads are learned from accepted observations, which lie within the receiver's window around this
 clock; so a clock far *behind* every source (a fusion restarted into a scenario running at 2x, a
 host clock off by more than the window) would refuse them all as future and never learn. Sources
-refused as ahead are therefore remembered apart, and while they are most of the sources heard, and
-at least two, the picture runs at the median lead of all. One source alone, or a minority, cannot
-move it. A clock *ahead* of every source is not followed back: the picture never runs backwards,
-and a backlog released after an outage must not stop it.
+whose last observation was refused are therefore remembered apart, as ahead of the clock or behind
+it, and while those ahead are more than all the others heard (accepted or behind), and at least two,
+the picture runs at the median lead of the accepted and the ahead ones. One source alone, or no
+more than half of them, cannot move it. A clock *ahead* of every source is not followed back: the
+picture never runs backwards, and a backlog released after an outage must not stop it.
 """
 
 from __future__ import annotations
@@ -55,8 +57,12 @@ class PictureClock:
         self._memory = timedelta(seconds=memory_s)
         self._wall = wall
         self._leads: dict[str, _Lead] = {}
+        """Sources whose last observation was accepted: their leads, bounded."""
         self._ahead: dict[str, _Lead] = {}
-        """Sources whose last observation was refused as stamped too far ahead: their raw leads."""
+        """Sources whose last observation was refused, stamped ahead of this clock: their raw leads."""
+        self._behind: dict[str, _Lead] = {}
+        """Sources whose last observation was refused, stamped behind it (late): they count against
+        following the ones ahead, and never pull the clock back."""
         self._consensus_s = 0.0
         self._stale = False
         self._last: datetime | None = None
@@ -78,14 +84,21 @@ class PictureClock:
             lead_s = min(lead_s, self._consensus_s + self._max_lead_s)
         self._leads[source_id] = _Lead(lead_s, wall)
         self._ahead.pop(source_id, None)
+        self._behind.pop(source_id, None)
         self._stale = True
 
-    def refused_ahead(self, source_id: str, observed: datetime) -> None:
-        """Learn `source_id`'s lead from an observation stamped `observed`, refused as too far ahead of
-        this clock; it counts only while such sources are the majority (see the module docstring)."""
+    def refused(self, source_id: str, observed: datetime) -> None:
+        """Learn `source_id`'s lead from an observation stamped `observed` that the receiver refused
+        as outside its window (future or late); see the module docstring for when it counts."""
         wall = self._wall()
-        self._ahead[source_id] = _Lead((observed - wall).total_seconds(), wall)
+        lead = _Lead((observed - wall).total_seconds(), wall)
         self._leads.pop(source_id, None)
+        if lead.seconds > self._consensus_s:
+            self._ahead[source_id] = lead
+            self._behind.pop(source_id, None)
+        else:
+            self._behind[source_id] = lead
+            self._ahead.pop(source_id, None)
         self._stale = True
 
     def _consensus(self) -> float:
@@ -94,13 +107,15 @@ class PictureClock:
         if self._stale and (self._refreshed is None or wall - self._refreshed >= self._refresh):
             self._refreshed = wall
             cutoff = wall - self._memory
-            self._leads = {source: lead for source, lead in self._leads.items() if lead.heard_at >= cutoff}
-            self._ahead = {source: lead for source, lead in self._ahead.items() if lead.heard_at >= cutoff}
+            self._leads, self._ahead, self._behind = (
+                {source: lead for source, lead in table.items() if lead.heard_at >= cutoff}
+                for table in (self._leads, self._ahead, self._behind)
+            )
             counted = self._leads
-            if len(self._ahead) >= 2 and len(self._ahead) > len(self._leads):
-                counted = {**self._leads, **self._ahead}
+            if len(self._ahead) >= 2 and len(self._ahead) > len(self._leads) + len(self._behind):
+                counted = self._leads | self._ahead
             if counted:
-                self._consensus_s = statistics.median(lead.seconds for lead in counted.values())
+                self._consensus_s = statistics.median_low(lead.seconds for lead in counted.values())
             self._stale = False
         return self._consensus_s
 
@@ -108,4 +123,4 @@ class PictureClock:
     def sources(self) -> int:
         """Sources heard within the memory: the bound on this clock's tables."""
         self._consensus()
-        return len(self._leads) + len(self._ahead)
+        return len(self._leads) + len(self._ahead) + len(self._behind)

@@ -76,7 +76,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     """SIGTERM (docker stop, systemd) and SIGINT (Ctrl-C, `rampart up` stopping its children) end a
     node alike: its clean-up runs, it marks itself offline and stops its children, rather than dying
     on the spot. Installed for SIGINT too, as a node started by `cmd &` in a script inherits SIGINT
-    ignored, and Python would leave it so."""
+    ignored, and Python would leave it so (so Ctrl-C on such a script now stops its nodes too)."""
     raise KeyboardInterrupt
 
 

@@ -188,8 +188,8 @@ class FusionService:
                 self.clock.observe(message.source.id, message.time)
                 self._pending.append(delivery.received_at)
                 continue
-            if verdict.kind is VerdictKind.FUTURE:
-                self.clock.refused_ahead(message.source.id, message.time)
+            if verdict.kind in (VerdictKind.FUTURE, VerdictKind.LATE):
+                self.clock.refused(message.source.id, message.time)
             if self.verdicts[verdict.kind.value] == 1:
                 kind, source = verdict.kind.value, message.source.id
                 log.warning("%s observation from %s: %s (further ones are counted)", kind, source, verdict.reason)

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -129,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"rampart up: the live map: {map_url}", file=sys.stderr if args.json else sys.stdout, flush=True)
     else:
         print(f"rampart up: no live map ({BUILD_HINT})", file=sys.stderr)
-    stack = Stack(children, logs, env, SupervisedBroker(local) if local else None)
+    stack = Stack(children, logs, env, SupervisedBroker(local, logs) if local else None)
     interrupted = False
     try:
         stack.start()
@@ -211,6 +213,16 @@ def _children(args: argparse.Namespace, url: str, lat: float, lon: float) -> lis
     return [Child("fusion", fusion), Child("sim", sim, may_finish=True), *vehicles]
 
 
+def _restart(unit: Child | SupervisedBroker, start: Callable[[], None]) -> None:
+    """Start a supervised process again, or mark it failed once it was restarted `RESTART_LIMIT` times."""
+    if unit.restarts == RESTART_LIMIT:
+        unit.status = "failed"
+        return
+    unit.restarts += 1
+    start()
+    unit.status = f"restarted ({unit.restarts})"
+
+
 @dataclass
 class SupervisedBroker:
     """The local Mosquitto `rampart up` started: if it dies, started again on its port from its last
@@ -218,25 +230,27 @@ class SupervisedBroker:
     Without this a killed broker left the stack running on without one, and its summary silent."""
 
     broker: LocalMosquitto
+    logs: Path
+    """Where its log is copied when it is closed (its own directory goes with it)."""
     restarts: int = 0
     status: str = "running"
 
     def check(self) -> None:
         if self.broker.running or self.status == "failed":
             return
-        if self.restarts == RESTART_LIMIT:
-            self.status = "failed"
-            return
-        self.restarts += 1
-        log.warning("the local broker stopped; starting it again on port %d", self.broker.port)
         try:
-            self.broker.start()
+            _restart(self, self._start_again)
         except BrokerUnavailable as error:  # tried again at the next check, while restarts are left
+            self.status = "down"
             log.warning("the local broker did not start again: %s", error)
-            return
-        self.status = f"restarted ({self.restarts})"
+
+    def _start_again(self) -> None:
+        log.warning("the local broker stopped; starting it again on port %d", self.broker.port)
+        self.broker.start()
 
     def close(self) -> None:
+        if self.broker.log_path.exists():
+            shutil.copyfile(self.broker.log_path, self.logs / "broker.log")
         self.broker.close()
         if self.status == "running":
             self.status = "stopped"
@@ -294,12 +308,8 @@ class Stack:
                     continue
                 if code == 0 and child.may_finish:
                     child.status = "finished"
-                elif child.restarts < RESTART_LIMIT:
-                    child.restarts += 1
-                    self._spawn(child)
-                    child.status = f"restarted ({child.restarts})"
                 else:
-                    child.status = "failed"
+                    _restart(child, functools.partial(self._spawn, child))
             if tick:
                 tick()
             time.sleep(0.5)

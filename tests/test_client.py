@@ -101,6 +101,31 @@ def test_a_refused_subscription_fails_start(tmp_path: Path) -> None:
         assert not subscriber.connected
 
 
+def test_a_start_interrupted_while_waiting_for_its_grants_marks_the_node_offline_itself(
+    rampart_broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C (or SIGTERM) arriving while `start` waits for the SUBACKs: the node was already
+    online, and was left to the broker's last will, whose figures are those of the connect."""
+    states = Collector()
+    with client(rampart_broker.url, "watch") as watcher:
+        node = client(rampart_broker.url, "node")
+        watcher.subscribe(topics.node_state(node.node_id), states)
+        node.subscribe(topics.ALL_OBSERVATIONS, Collector())
+
+        def interrupted(*_: object) -> None:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(node, "_await_grant", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            node.start()
+        assert not node.connected
+        assert states.wait_for(lambda messages: len(messages) == 2)
+    assert [(m.online, m.seq != 0) for m in states.messages if isinstance(m, NodeState)] == [
+        (True, True),
+        (False, True),
+    ]
+
+
 def test_an_invalid_filter_is_refused_before_it_is_sent(rampart_broker) -> None:
     with client(rampart_broker.url, "sub") as subscriber, pytest.raises(SubscribeError, match="rampart/#/x"):
         subscriber.subscribe("rampart/#/x", Collector())

@@ -79,12 +79,12 @@ def test_a_clock_behind_every_source_follows_them_once_two_are_refused_as_ahead(
     """A fusion restarted into a scenario at 2x: every source 28 s ahead, all refused as future."""
     wall = Wall()
     clock = PictureClock(max_lead_s=5.0, wall=wall)
-    clock.refused_ahead("drone-1", wall() + timedelta(seconds=28))
+    clock.refused("drone-1", wall() + timedelta(seconds=28))
     wall.advance(0.1)
     assert lead(clock, wall) == 0.0  # one source alone may be a liar
-    clock.refused_ahead("radar-1", wall() + timedelta(seconds=28.4))
+    clock.refused("radar-1", wall() + timedelta(seconds=28.4))
     wall.advance(0.1)
-    assert lead(clock, wall) == pytest.approx(28.2)  # the median of the two
+    assert lead(clock, wall) == pytest.approx(28.0)  # the lower middle of the two: a lead a source has
     clock.observe("drone-1", wall() + timedelta(seconds=28.5))  # inside the window now: accepted
     clock.observe("radar-1", wall() + timedelta(seconds=28.5))
     wall.advance(0.1)
@@ -92,16 +92,53 @@ def test_a_clock_behind_every_source_follows_them_once_two_are_refused_as_ahead(
     assert clock.sources == 2
 
 
-@pytest.mark.parametrize("honest", [0, 1, 3])
-def test_sources_refused_as_ahead_move_the_clock_only_as_a_majority_of_two_or_more(honest: int) -> None:
+DAY_S = 86_400.0
+
+
+@pytest.mark.parametrize(
+    ("accepted", "behind", "ahead", "expected"),
+    [
+        (0, 0, [DAY_S], 0.0),  # one source alone
+        (3, 0, [DAY_S] * 3, -0.2),  # as many as the accepted ones: not more
+        (1, 2, [DAY_S] * 2, -0.2),  # sources refused as late count against them (a backlog after an outage)
+        (1, 0, [DAY_S] * 2, DAY_S),  # two of three: followed
+        (2, 0, [10.0, 20.0, 30.0], 10.0),  # the median of the accepted and the ahead ones, not of the ahead alone
+        (0, 0, [28.0, DAY_S], 28.0),  # a liar beside a genuine source cannot take the clock past it
+    ],
+)
+def test_sources_refused_as_ahead_move_the_clock_only_as_a_majority_of_two_or_more(
+    accepted: int, behind: int, ahead: list[float], expected: float
+) -> None:
     wall = Wall()
     clock = PictureClock(max_lead_s=5.0, wall=wall)
-    liars = max(1, honest)  # one alone, or as many as the honest sources: never a majority
     for _ in range(20):
-        for k in range(honest):
+        for k in range(accepted):
             clock.observe(f"radar-{k}", wall() - timedelta(seconds=0.2))
-        for k in range(liars):
-            clock.refused_ahead(f"liar-{k}", wall() + timedelta(days=1))
+        for k in range(behind):
+            clock.refused(f"backlog-{k}", wall() - timedelta(seconds=60))
+        for k, seconds in enumerate(ahead):
+            clock.refused(f"ahead-{k}", wall() + timedelta(seconds=seconds))
         wall.advance(0.1)
-    assert lead(clock, wall) == pytest.approx(-0.2 if honest else 0.0)
-    assert clock.sources == honest + liars
+    assert lead(clock, wall) == pytest.approx(expected)
+    assert clock.sources == accepted + behind + len(ahead)
+
+
+def test_a_source_followed_ahead_and_then_refused_as_late_stops_holding_the_clock_back() -> None:
+    """A source accepted before the clock followed the others, and late since: its old lead would
+    otherwise stay among the accepted ones for the whole memory, and hold the clock back."""
+    wall = Wall()
+    clock = PictureClock(max_lead_s=5.0, wall=wall)
+    clock.observe("slow", wall())
+    for source in ("drone-1", "radar-1", "gps-1"):
+        clock.refused(source, wall() + timedelta(seconds=28))
+    wall.advance(0.1)
+    assert lead(clock, wall) == pytest.approx(28.0)
+    clock.refused("slow", wall() - timedelta(seconds=0.1))  # now 28 s behind the clock: late
+    clock.observe("drone-1", wall() + timedelta(seconds=28))
+    wall.advance(0.1)
+    assert lead(clock, wall) == pytest.approx(28.0)  # the accepted drone leads; the late source is apart
+    wall.advance(29.9)  # the refused sources are forgotten with the memory; the accepted one was heard
+    clock.observe("drone-1", wall() + timedelta(seconds=28))
+    wall.advance(0.1)
+    assert lead(clock, wall) == pytest.approx(28.0)
+    assert clock.sources == 1

@@ -14,6 +14,8 @@ from pathlib import Path
 from bus import topics
 from bus.client import BrokerConfig, BusClient, Delivery
 from bus.schema import Envelope, NodeState, SourceKind
+from nodes.broker import LocalMosquitto
+from nodes.stack import RESTART_LIMIT, SupervisedBroker
 
 
 def processes_mentioning(text: str) -> list[str]:
@@ -194,6 +196,8 @@ def test_rampart_up_restarts_its_local_broker_when_it_dies() -> None:
         seen = threading.Condition()
 
         def on_track(message: Envelope, delivery: Delivery) -> None:
+            if delivery.retained:  # a copy the broker kept (and restored from its autosave): not the picture flowing
+                return
             with seen:
                 updates.append(time.time())
                 seen.notify_all()
@@ -217,3 +221,19 @@ def test_rampart_up_restarts_its_local_broker_when_it_dies() -> None:
         up.kill()
     assert up.returncode == 0, err
     assert json.loads(out)["processes"]["broker"] == "restarted (1)"
+
+
+def test_the_local_broker_is_restarted_three_times_then_marked_failed(tmp_path: Path) -> None:
+    supervised = SupervisedBroker(LocalMosquitto().start(), tmp_path)
+    statuses = []
+    try:
+        for _ in range(RESTART_LIMIT + 1):
+            supervised.broker.kill()
+            supervised.check()
+            statuses.append(supervised.status)
+        assert not supervised.broker.running
+    finally:
+        supervised.close()
+    assert statuses == ["restarted (1)", "restarted (2)", "restarted (3)", "failed"]
+    starts = (tmp_path / "broker.log").read_text().count("It is recommended to replace")
+    assert starts == RESTART_LIMIT + 1  # its log, a note at each start, outlives its directory
