@@ -249,6 +249,7 @@ class SupervisedBroker:
         self.broker.start()
 
     def close(self) -> None:
+        self.broker.stop()
         if self.broker.log_path.exists():
             shutil.copyfile(self.broker.log_path, self.logs / "broker.log")
         self.broker.close()
