@@ -217,10 +217,9 @@ def test_rampart_up_restarts_its_local_broker_when_it_dies() -> None:
             killed = time.time()
             with seen:  # the broker back on its port, and the picture flowing through it again
                 assert seen.wait_for(lambda: updates[-1] > killed + 1, timeout=30)
+    finally:  # SIGTERM stops the children too: a failing test must not leave them to the next
         up.send_signal(signal.SIGTERM)
         out, err = up.communicate(timeout=30)
-    finally:
-        up.kill()
     assert up.returncode == 0, err
     assert json.loads(out)["processes"]["broker"] == "restarted (1)"
 
