@@ -13,8 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from bus.client import BrokerConfig, BusClient, Delivery, Handler
+from bus.replica import PictureReplica
 from bus.schema import Envelope, GeoPoint, PositionReport, Source, SourceKind
+from fusion import FusionConfig
 from nodes.broker import LocalMosquitto, throwaway_tls
+from nodes.fusion import FusionService
 
 _ids = itertools.count()
 
@@ -26,6 +29,22 @@ def unique(prefix: str) -> str:
 
 def client(url: str, prefix: str = "test", kind: SourceKind = SourceKind.TOOL, **options: Any) -> BusClient:
     return BusClient(unique(prefix), kind, BrokerConfig.from_url(url), **options)
+
+
+@contextmanager
+def fusion_fed_by_hand(
+    url: str, config: FusionConfig | None = None
+) -> Iterator[tuple[FusionService, BusClient, PictureReplica]]:
+    """A fusion service, a client to feed it observations as bytes (`publish_raw`: `publish` would
+    stamp them as the feeder's own), and a vehicle's replica of the picture."""
+    with (
+        FusionService(BrokerConfig.from_url(url), config).start_in_background() as fusion,
+        client(url, "feeder") as feeder,
+    ):
+        vehicle = client(url, "vehicle")
+        picture = PictureReplica(vehicle)
+        with vehicle:
+            yield fusion, feeder, picture
 
 
 class Collector:

@@ -25,7 +25,7 @@ from bus.schema import (
 )
 from fusion import FusionConfig, Verdict
 from nodes.fusion import HANDOVER_DETECTIONS, FusionService
-from tests.bus_helpers import Collector, client
+from tests.bus_helpers import Collector, client, fusion_fed_by_hand
 from tests.fusion_helpers import geo_detection, geo_scan
 
 PLATFORMS = ("ifv-1", "ifv-2", "ifv-3")
@@ -43,39 +43,38 @@ def own_report(platform: str, time: datetime) -> PositionReport:
 def test_one_source_stamping_ahead_cannot_drag_the_picture_clock(rampart_own_broker) -> None:
     """60 valid, empty scans, each stamped a little under 5 s ahead of the one before: on main the
     picture clock followed them 294 s ahead and rejected every genuine report as late."""
-    broker = BrokerConfig.from_url(rampart_own_broker.url)
-    with FusionService(broker).start_in_background() as fusion, client(rampart_own_broker.url, "gps") as gps:
-        vehicle = client(rampart_own_broker.url, "vehicle")
-        picture = PictureReplica(vehicle)
-        with vehicle, client(rampart_own_broker.url, "liar") as liar:
-            started = datetime.now(UTC)
-            for platform in PLATFORMS:
-                gps.publish_raw(
-                    topics.observation("position", f"{platform}.gps"), codec.encode(own_report(platform, started))
-                )
-            assert picture.wait_for(lambda tracks: len(tracks) == 3, timeout_s=5)
+    with (
+        fusion_fed_by_hand(rampart_own_broker.url) as (fusion, gps, picture),
+        client(rampart_own_broker.url, "liar") as liar,
+    ):
+        started = datetime.now(UTC)
+        for platform in PLATFORMS:
+            gps.publish_raw(
+                topics.observation("position", f"{platform}.gps"), codec.encode(own_report(platform, started))
+            )
+        assert picture.wait_for(lambda tracks: len(tracks) == 3, timeout_s=5)
 
-            source = Source(id="liar", kind=SourceKind.SENSOR)
-            for k in range(60):
-                ahead = datetime.now(UTC) + timedelta(seconds=4.9 * (k + 1))
-                empty = SensorReading(source=source, time=ahead, sensor_position=GeoPoint(lat=54.4, lon=10.2))
-                liar.publish_raw(topics.observation("sensor", "liar"), codec.encode(empty))
-            assert liar.wait_acknowledged(5)
+        source = Source(id="liar", kind=SourceKind.SENSOR)
+        for k in range(60):
+            ahead = datetime.now(UTC) + timedelta(seconds=4.9 * (k + 1))
+            empty = SensorReading(source=source, time=ahead, sensor_position=GeoPoint(lat=54.4, lon=10.2))
+            liar.publish_raw(topics.observation("sensor", "liar"), codec.encode(empty))
+        assert liar.wait_acknowledged(5)
 
-            after = datetime.now(UTC)
-            for platform in PLATFORMS:
-                gps.publish_raw(
-                    topics.observation("position", f"{platform}.gps"), codec.encode(own_report(platform, after))
-                )
+        after = datetime.now(UTC)
+        for platform in PLATFORMS:
+            gps.publish_raw(
+                topics.observation("position", f"{platform}.gps"), codec.encode(own_report(platform, after))
+            )
 
-            def refreshed(tracks: dict[str, Track]) -> bool:
-                return all(tracks.get(f"P-{p}") is not None and tracks[f"P-{p}"].updated >= after for p in PLATFORMS)
+        def refreshed(tracks: dict[str, Track]) -> bool:
+            return all(tracks.get(f"P-{p}") is not None and tracks[f"P-{p}"].updated >= after for p in PLATFORMS)
 
-            assert picture.wait_for(refreshed, timeout_s=5), fusion.figures()
-            figures = fusion.figures()
-            assert figures.get("verdict_late", 0) == 0
-            assert figures["verdict_future"] >= 58  # the liar's second message onwards
-            assert abs((fusion.clock.now() - datetime.now(UTC)).total_seconds()) < 2.0
+        assert picture.wait_for(refreshed, timeout_s=5), fusion.figures()
+        figures = fusion.figures()
+        assert figures.get("verdict_late", 0) == 0
+        assert figures["verdict_future"] >= 58  # the liar's second message onwards
+        assert abs((fusion.clock.now() - datetime.now(UTC)).total_seconds()) < 2.0
 
 
 def test_a_fusion_whose_clock_is_far_behind_every_source_follows_them(rampart_own_broker) -> None:
@@ -83,23 +82,19 @@ def test_a_fusion_whose_clock_is_far_behind_every_source_follows_them(rampart_ow
     ahead of its clock, refused every observation as future and so never learned their lead (it
     learned only from accepted ones): 2,152 refused, 0 accepted, the picture gone. A host whose clock
     is off by more than the window is the same case."""
-    broker = BrokerConfig.from_url(rampart_own_broker.url)
-    with FusionService(broker).start_in_background() as fusion, client(rampart_own_broker.url, "gps") as gps:
-        vehicle = client(rampart_own_broker.url, "vehicle")
-        picture = PictureReplica(vehicle)
-        with vehicle:
-            lead = timedelta(seconds=30)
-            for _ in range(50):  # a fix from each platform every 0.1 s, as long as none is shown
-                ahead = datetime.now(UTC) + lead
-                for platform in PLATFORMS:
-                    gps.publish_raw(
-                        topics.observation("position", f"{platform}.gps"), codec.encode(own_report(platform, ahead))
-                    )
-                if picture.wait_for(lambda tracks: len(tracks) == len(PLATFORMS), timeout_s=0.1):
-                    break
-            assert sorted(picture.tracks()) == [f"P-{p}" for p in PLATFORMS], fusion.figures()
-            assert fusion.figures()["verdict_future"] >= len(PLATFORMS)  # until the clock followed them
-            assert abs((fusion.clock.now() - datetime.now(UTC) - lead).total_seconds()) < 1.0
+    with fusion_fed_by_hand(rampart_own_broker.url) as (fusion, gps, picture):
+        lead = timedelta(seconds=30)
+        for _ in range(50):  # a fix from each platform every 0.1 s, as long as none is shown
+            ahead = datetime.now(UTC) + lead
+            for platform in PLATFORMS:
+                gps.publish_raw(
+                    topics.observation("position", f"{platform}.gps"), codec.encode(own_report(platform, ahead))
+                )
+            if picture.wait_for(lambda tracks: len(tracks) == len(PLATFORMS), timeout_s=0.1):
+                break
+        assert sorted(picture.tracks()) == [f"P-{p}" for p in PLATFORMS], fusion.figures()
+        assert fusion.figures()["verdict_future"] >= len(PLATFORMS)  # until the clock followed them
+        assert abs((fusion.clock.now() - datetime.now(UTC) - lead).total_seconds()) < 1.0
 
 
 def test_a_picture_of_5000_tracks_travels_in_pages_under_the_size_limit(rampart_own_broker) -> None:
@@ -143,27 +138,26 @@ BOMB = ('{"a":' * 1_500 + "1" + "}" * 1_500).encode()  # 9 kB of JSON, 1,500 lev
 def test_a_nesting_bomb_on_every_subscribed_topic_is_dead_lettered_and_nodes_go_on(rampart_own_broker) -> None:
     """On main this message killed the fusion's network thread (RecursionError) while its state
     still said online, and froze every vehicle when sent on the snapshot topic."""
-    broker = BrokerConfig.from_url(rampart_own_broker.url)
     letters = Collector()
-    with FusionService(broker).start_in_background() as fusion, client(rampart_own_broker.url, "gps") as gps:
-        vehicle = client(rampart_own_broker.url, "vehicle")
-        picture = PictureReplica(vehicle)
-        with vehicle, client(rampart_own_broker.url, "attacker") as attacker:
-            attacker.subscribe(topics.ALL_DEAD_LETTERS, letters)
-            bombed = [topics.observation("position", "x"), topics.snapshot(0), topics.track("T000001")]
-            for topic in bombed:
-                attacker.publish_raw(topic, BOMB, content_type=None)
-            reason = "payload: JSON nested deeper than the parser's recursion limit"
+    with (
+        fusion_fed_by_hand(rampart_own_broker.url) as (fusion, gps, picture),
+        client(rampart_own_broker.url, "attacker") as attacker,
+    ):
+        attacker.subscribe(topics.ALL_DEAD_LETTERS, letters)
+        bombed = [topics.observation("position", "x"), topics.snapshot(0), topics.track("T000001")]
+        for topic in bombed:
+            attacker.publish_raw(topic, BOMB, content_type=None)
+        reason = "payload: JSON nested deeper than the parser's recursion limit"
 
-            def every_topic_letter(messages: list[Envelope]) -> bool:
-                rejected = {m.original_topic for m in messages if isinstance(m, DeadLetter) and m.reason == reason}
-                return set(bombed) <= rejected
+        def every_topic_letter(messages: list[Envelope]) -> bool:
+            rejected = {m.original_topic for m in messages if isinstance(m, DeadLetter) and m.reason == reason}
+            return set(bombed) <= rejected
 
-            assert letters.wait_for(every_topic_letter, timeout_s=10), [m for m in letters.messages]
-            # Both nodes go on: a new platform becomes a track and reaches the vehicle.
-            topic = topics.observation("position", "ifv-1.gps")
-            gps.publish_raw(topic, codec.encode(own_report("ifv-1", datetime.now(UTC))))
-            assert picture.wait_for(lambda tracks: "P-ifv-1" in tracks, timeout_s=5)
+        assert letters.wait_for(every_topic_letter, timeout_s=10), [m for m in letters.messages]
+        # Both nodes go on: a new platform becomes a track and reaches the vehicle.
+        topic = topics.observation("position", "ifv-1.gps")
+        gps.publish_raw(topic, codec.encode(own_report("ifv-1", datetime.now(UTC))))
+        assert picture.wait_for(lambda tracks: "P-ifv-1" in tracks, timeout_s=5)
         assert fusion.figures()["rejected_undecodable"] >= 1
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,7 +15,7 @@ from bus.replica import PictureReplica
 from bus.schema import GeoPoint, PositionReport, Source, SourceKind, TrackStatus
 from fusion import FusionConfig
 from nodes.fusion import FusionService
-from tests.bus_helpers import client
+from tests.bus_helpers import client, fusion_fed_by_hand
 
 FAST_AGEING = FusionConfig(delete_after_s=3.0, platform_delete_after_s=3.0)
 
@@ -68,23 +66,12 @@ def report(lat: float, time: datetime, msg_id: str | None = None, platform_id: s
     )
 
 
-@contextmanager
-def fusion_fed_by_hand(url: str) -> Iterator[tuple[FusionService, BusClient, PictureReplica]]:
-    """A fusion service, a client to publish observations to it as bytes (`publish` would stamp them
-    as the tester's own), and a vehicle's replica of the picture."""
-    with FusionService(BrokerConfig.from_url(url), FAST_AGEING).start_in_background() as fusion, client(url) as bus:
-        vehicle = client(url, "vehicle")
-        picture = PictureReplica(vehicle)
-        with vehicle:
-            yield fusion, bus, picture
-
-
 def forward(bus: BusClient, message: PositionReport) -> None:
     bus.publish_raw(REPORTS, codec.encode(message))
 
 
 def test_bad_input_is_counted_and_leaves_the_picture_unharmed(rampart_own_broker) -> None:
-    with fusion_fed_by_hand(rampart_own_broker.url) as (fusion, bus, picture):
+    with fusion_fed_by_hand(rampart_own_broker.url, FAST_AGEING) as (fusion, bus, picture):
         now = datetime.now(UTC)
         forward(bus, report(54.0, now))
         assert picture.wait_for(lambda tracks: "P-ifv-9" in tracks, timeout_s=5)
@@ -114,7 +101,7 @@ def test_bad_input_is_counted_and_leaves_the_picture_unharmed(rampart_own_broker
 
 
 def test_a_report_arriving_out_of_order_is_applied_by_a_rewind_that_the_figures_count(rampart_own_broker) -> None:
-    with fusion_fed_by_hand(rampart_own_broker.url) as (fusion, bus, picture):
+    with fusion_fed_by_hand(rampart_own_broker.url, FAST_AGEING) as (fusion, bus, picture):
         now = datetime.now(UTC)
         forward(bus, report(54.0, now))
         assert picture.wait_for(lambda tracks: "P-ifv-9" in tracks, timeout_s=5)

@@ -16,6 +16,7 @@ from bus.client import BrokerConfig, BusClient, Delivery
 from bus.schema import Envelope, NodeState, SourceKind
 from nodes.broker import LocalMosquitto
 from nodes.stack import RESTART_LIMIT, SupervisedBroker
+from tests.bus_helpers import client
 
 
 def processes_mentioning(text: str) -> list[str]:
@@ -151,10 +152,8 @@ def test_a_node_started_as_a_background_job_still_stops_on_the_sigint_of_its_sup
             states.append(message)
             (online if message.online else offline).set()
 
-    with BusClient(
-        "sigint-watch", SourceKind.TOOL, BrokerConfig.from_url(rampart_own_broker.url), announce=False
-    ) as client:
-        client.subscribe(topics.node_state("fusion"), on_state)
+    with client(rampart_own_broker.url, "sigint-watch", announce=False) as watch:
+        watch.subscribe(topics.node_state("fusion"), on_state)
         fusion = subprocess.Popen(
             [sys.executable, "-m", "nodes.cli", "fusion", "--broker", rampart_own_broker.url],
             stdout=subprocess.PIPE,
@@ -209,7 +208,7 @@ def test_rampart_up_restarts_its_local_broker_when_it_dies() -> None:
         broker = _local_broker(up.pid)
         assert broker is not None
         broker_pid, url = broker
-        with BusClient("restart-watch", SourceKind.TOOL, BrokerConfig.from_url(url), announce=False) as watch:
+        with client(url, "restart-watch", announce=False) as watch:
             watch.subscribe(topics.ALL_TRACKS, on_track)
             with seen:
                 assert seen.wait_for(lambda: updates, timeout=60)
